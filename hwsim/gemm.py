@@ -1,0 +1,379 @@
+"""Exact GEMM golden model: ``C = A @ B`` on raw codes of any two registered formats.
+
+The accumulation rule (the one the PE builds)
+---------------------------------------------
+Every finite operand is an integer ``F`` times ``2**lsb_exponent`` of its format (see
+:mod:`hwsim.formats`).  A product of two operands is ``F_a * F_b * 2**(lsb_a + lsb_b)`` and the
+accumulator is a signed fixed-point register with LSB weight ``2**(lsb_a + lsb_b)``.  Sums are therefore
+exact; for integer formats the register can be limited to ``AccumulatorSpec.bits`` bits with ``wrap``
+(two's complement) or ``saturate`` semantics applied after every addition, in the order k = 0 .. K-1.
+
+Why float BLAS is exact here (the bound, guarded in :func:`exact_fixed_matmul`)
+------------------------------------------------------------------------------
+Let ``|F_a| < 2**ba`` and ``|F_b| < 2**bb``.  Every product is an integer with ``|p| < 2**(ba+bb)`` and every
+partial sum over at most K terms satisfies ``|s| < K * 2**(ba+bb) <= 2**(ba+bb+kb)`` with
+``kb = ceil(log2 K)``.  An IEEE binary64 (binary32) number represents every integer of magnitude up to
+``2**53`` (``2**24``) exactly, and a sum or product of exactly-representable integers whose exact result is
+representable is computed exactly, *whatever the summation order or blocking the BLAS uses*.  So if
+``ba + bb + kb <= 53`` one float64 GEMM of the integers ``F`` is exact (``<= 24``: one float32 GEMM).
+int8 x int8 (ba = bb = 8, |F| <= 128 = 2**7 so ba = bb = 8 with the sign bound) fits float32 up to
+K = 2**8 ... we compute the bound from the actual maxima, so int8 x int8 with K = 768 (128*128*768 < 2**24)
+uses float32.  Where the bound fails (e.g. float8_e5m2 x float8_e5m2, 33-bit F) the operands are split into
+limbs ``F = sum_i L_i * 2**(w*i)`` so that every limb GEMM satisfies the bound, and the limb results are
+recombined in int64 (or Python integers beyond 62 bits).
+
+Output
+------
+``gemm`` returns int64 when both formats are integers (LSB weight 1), otherwise float64 holding
+``S * 2**lsb`` — exact whenever the exact value is representable in float64 (always for float4/float6/
+float8_e4m3fn/dINT/int pairs at practical K), correctly rounded otherwise (float8_e5m2 x float8_e5m2 can
+span more than 53 bits).  :func:`gemm_fixed` returns the exact fixed-point accumulator itself.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from hwsim.formats import ElementFormat, get_format
+
+__all__ = [
+    "AccumulatorSpec",
+    "GemmResult",
+    "accumulator_bits",
+    "exact_fixed_matmul",
+    "gemm",
+    "gemm_ex",
+    "gemm_fixed",
+    "mac_product_fixed",
+]
+
+_FLOAT64_EXACT_BITS = 53
+_FLOAT32_EXACT_BITS = 24
+_INT64_SAFE_BITS = 62
+
+
+@dataclass(frozen=True, kw_only=True)
+class AccumulatorSpec:
+    """A signed fixed-point accumulator register.
+
+    Parameters
+    ----------
+    bits : int
+        Register width in bits (sign included), 2..64.
+    overflow : {"wrap", "saturate"}
+        Two's-complement wrap-around or saturation at ``[-2**(bits-1), 2**(bits-1) - 1]``, applied after
+        every addition.
+    """
+
+    bits: int = 32
+    overflow: str = "wrap"
+
+    def __post_init__(self):
+        if not isinstance(self.bits, int) or not 2 <= self.bits <= 64:
+            raise ValueError(f"accumulator bits must be an integer in 2..64, not {self.bits!r}")
+        if self.overflow not in ("wrap", "saturate"):
+            raise ValueError(f"accumulator overflow must be 'wrap' or 'saturate', not {self.overflow!r}")
+
+    @property
+    def lo(self) -> int:
+        return -(1 << (self.bits - 1))
+
+    @property
+    def hi(self) -> int:
+        return (1 << (self.bits - 1)) - 1
+
+    def wrap(self, values: np.ndarray) -> np.ndarray:
+        """Two's-complement wrap of int64 values into the register range."""
+        if self.bits == 64:
+            return values
+        span = 1 << self.bits
+        return ((values - self.lo) & (span - 1)) + self.lo
+
+
+@dataclass(frozen=True)
+class GemmResult:
+    """Result of :func:`gemm_ex`.
+
+    Attributes
+    ----------
+    values : ndarray
+        Accumulator values (int64 or float64, see :func:`gemm`).
+    overflow_events : int
+        Number of additions (over all outputs, in order k = 0..K-1) whose exact result left the
+        accumulator range (0 without an accumulator spec).
+    lsb_exponent : int
+        Weight of the accumulator LSB as a power of two.
+    """
+
+    values: np.ndarray
+    overflow_events: int
+    lsb_exponent: int
+
+
+def _bits_of(max_abs: int) -> int:
+    return int(max_abs).bit_length()
+
+
+def accumulator_bits(a_format, b_format, k: int) -> int:
+    """Signed width of a fixed-point accumulator that sums ``k`` products exactly (no overflow).
+
+    Equals ``(fixed_bits_a - 1) + (fixed_bits_b - 1) + ceil(log2 k) + 1``.
+    """
+    a, b = get_format(a_format), get_format(b_format)
+    if k < 1:
+        raise ValueError(f"k must be a positive number of products, not {k!r}")
+    return (a.fixed_bits - 1) + (b.fixed_bits - 1) + math.ceil(math.log2(k)) + 1
+
+
+def _fixed_operand(codes, fmt: ElementFormat, zero_point, argument: str) -> np.ndarray:
+    fixed = fmt.to_fixed(fmt.check_codes(codes, argument))
+    if np.any(zero_point != 0):
+        if fmt.kind != "int":
+            raise TypeError(f"{argument} zero point applies to integer formats only, not {fmt.name!r}")
+        fixed = fixed - np.asarray(zero_point, dtype=np.int64)
+    return fixed
+
+
+def mac_product_fixed(a_codes, a_format, b_codes, b_format, *, a_zero_point=0, b_zero_point=0):
+    """Elementwise exact products as fixed-point integers.
+
+    Returns
+    -------
+    products : ndarray of int64
+        ``(F_a - zp_a) * (F_b - zp_b)`` broadcast over the inputs; NaN/Inf operands give 0 (see
+        :func:`special_product`).
+    lsb_exponent : int
+        The products' LSB weight is ``2**lsb_exponent``.
+    """
+    a, b = get_format(a_format), get_format(b_format)
+    fa = _fixed_operand(a_codes, a, a_zero_point, "a_codes")
+    fb = _fixed_operand(b_codes, b, b_zero_point, "b_codes")
+    return fa * fb, a.lsb_exponent + b.lsb_exponent
+
+
+def special_product(a_codes, a_format, b_codes, b_format) -> np.ndarray:
+    """IEEE value of products involving NaN/Inf operands (float64; NaN for 0 x Inf), else 0."""
+    a, b = get_format(a_format), get_format(b_format)
+    va, vb = a.decode(a_codes), b.decode(b_codes)
+    special = a.is_special(a_codes) | b.is_special(b_codes)
+    with np.errstate(invalid="ignore"):
+        return np.where(special, va * vb, 0.0)
+
+
+def _limbs(fixed: np.ndarray, width: int, count: int) -> list[np.ndarray]:
+    """Split signed integers into ``count`` limbs of ``width`` bits (lower limbs non-negative)."""
+    limbs, rest = [], fixed
+    for _ in range(count - 1):
+        limbs.append(rest & ((1 << width) - 1))
+        rest = rest >> width
+    limbs.append(rest)
+    return limbs
+
+
+def exact_fixed_matmul(fa: np.ndarray, fb: np.ndarray) -> np.ndarray:
+    """Exact integer matrix product of int64 matrices via float BLAS (see the module docstring).
+
+    Returns int64 when the result fits 62 bits, otherwise an object array of Python ints.
+    """
+    k = fa.shape[-1]
+    if k == 0:
+        return np.zeros(fa.shape[:-1] + fb.shape[-1:], dtype=np.int64)
+    ba = _bits_of(np.max(np.abs(fa), initial=0))
+    bb = _bits_of(np.max(np.abs(fb), initial=0))
+    kb = math.ceil(math.log2(k)) if k > 1 else 0
+    if ba + bb + kb <= _FLOAT32_EXACT_BITS:
+        return np.matmul(fa.astype(np.float32), fb.astype(np.float32)).astype(np.int64)
+    if ba + bb + kb <= _FLOAT64_EXACT_BITS:
+        return np.matmul(fa.astype(np.float64), fb.astype(np.float64)).astype(np.int64)
+    budget = _FLOAT64_EXACT_BITS - kb
+    if budget < 2:
+        raise ValueError(f"K is too large for exact accumulation, not {k!r}")
+    wa = min(ba, max(1, budget // 2))
+    wb = min(bb, budget - wa)
+    na, nb = math.ceil(ba / wa), math.ceil(bb / wb)
+    wide = ba + bb + kb > _INT64_SAFE_BITS
+    total = None
+    for i, la in enumerate(_limbs(fa, wa, na)):
+        for j, lb in enumerate(_limbs(fb, wb, nb)):
+            part = np.matmul(la.astype(np.float64), lb.astype(np.float64)).astype(np.int64)
+            shift = wa * i + wb * j
+            if wide:
+                part = part.astype(object) * (1 << shift)
+            else:
+                part = part << shift
+            total = part if total is None else total + part
+    return total
+
+
+def _resolve_formats(a_format, b_format):
+    a, b = get_format(a_format), get_format(b_format)
+    for fmt, argument in ((a, "a_format"), (b, "b_format")):
+        if fmt.kind == "mx":
+            raise TypeError(f"{argument} is an MX block format; use hwsim.gemm.gemm_mx, not {fmt.name!r}")
+    return a, b
+
+
+def _check_shapes(a_codes, b_codes) -> tuple[np.ndarray, np.ndarray]:
+    a, b = np.asarray(a_codes), np.asarray(b_codes)
+    if a.ndim != 2:
+        raise ValueError(f"a_codes must be a 2-D M x K array, not shape {a.shape!r}")
+    if b.ndim != 2:
+        raise ValueError(f"b_codes must be a 2-D K x N array, not shape {b.shape!r}")
+    if a.shape[1] != b.shape[0]:
+        raise ValueError(f"b_codes must have K = {a.shape[1]} rows to match a_codes, not {b.shape[0]!r}")
+    return a, b
+
+
+def _zero_point(zp, shape_hint: tuple[int, ...], argument: str) -> np.ndarray:
+    zp = np.asarray(zp)
+    if zp.dtype.kind not in "iub":
+        raise TypeError(f"{argument} must be an integer or integer array, not dtype {zp.dtype.name!r}")
+    try:
+        np.broadcast_shapes(zp.shape, shape_hint)
+    except ValueError:
+        raise ValueError(f"{argument} must broadcast to {shape_hint}, not shape {zp.shape!r}") from None
+    return zp.astype(np.int64)
+
+
+def gemm_fixed(a_codes, a_format, b_codes, b_format, *, a_zero_point=0, b_zero_point=0):
+    """Exact fixed-point accumulator of ``A @ B`` with no width limit.
+
+    Returns
+    -------
+    acc : ndarray
+        int64 (or object array of Python ints beyond 62 bits), M x N, exact ``sum_k F_a F_b``;
+        NaN/Inf operands contribute 0 (see :func:`gemm` for their IEEE result).
+    lsb_exponent : int
+        The accumulator's LSB weight is ``2**lsb_exponent``.
+    """
+    a_fmt, b_fmt = _resolve_formats(a_format, b_format)
+    a, b = _check_shapes(a_codes, b_codes)
+    zpa = _zero_point(a_zero_point, (a.shape[0], 1), "a_zero_point")
+    zpb = _zero_point(b_zero_point, (1, b.shape[1]), "b_zero_point")
+    fa = _fixed_operand(a, a_fmt, zpa, "a_codes")
+    fb = _fixed_operand(b, b_fmt, zpb, "b_codes")
+    return exact_fixed_matmul(fa, fb), a_fmt.lsb_exponent + b_fmt.lsb_exponent
+
+
+def _sequential(fa, fb, rows, cols, acc: AccumulatorSpec) -> tuple[np.ndarray, int]:
+    """Accumulate outputs (rows[i], cols[i]) in order k = 0..K-1 with the register's overflow rule."""
+    partial = np.zeros(len(rows), dtype=np.int64)
+    events = 0
+    a_rows, b_cols = fa[rows], fb[:, cols]
+    for k in range(fa.shape[1]):
+        exact = partial + a_rows[:, k] * b_cols[k]
+        out = (exact < acc.lo) | (exact > acc.hi)
+        events += int(np.count_nonzero(out))
+        partial = acc.wrap(exact) if acc.overflow == "wrap" else np.clip(exact, acc.lo, acc.hi)
+    return partial, events
+
+
+def _apply_accumulator(exact, fa, fb, acc: AccumulatorSpec) -> tuple[np.ndarray, int]:
+    """Limit the exact sums to the register; simulate sequentially only outputs that can overflow."""
+    bound = np.matmul(np.abs(fa).astype(np.float64), np.abs(fb).astype(np.float64))
+    risky = bound >= float(acc.hi) * (1 - 1e-9)
+    if exact.dtype == object:
+        if np.any(bound >= 2.0**62):
+            raise ValueError(f"accumulator of {acc.bits} bits needs int64 partial products, products "
+                             "exceed 62 bits")
+        exact = exact.astype(np.int64)
+    result = acc.wrap(exact) if acc.overflow == "wrap" else exact.copy()
+    if not risky.any():
+        return result, 0
+    rows, cols = np.nonzero(risky)
+    values, events = _sequential(fa, fb, rows, cols, acc)
+    result[rows, cols] = values
+    return result, events
+
+
+def _float32_sequential(a_fmt, a, b_fmt, b, zpa, zpb) -> np.ndarray:
+    """Products rounded to float32 (exact for <= 8-bit formats), summed in float32 in order k = 0..K-1."""
+    va = a_fmt.decode(a) - zpa
+    vb = b_fmt.decode(b) - zpb
+    total = np.zeros((a.shape[0], b.shape[1]), dtype=np.float32)
+    with np.errstate(invalid="ignore", over="ignore"):
+        for k in range(a.shape[1]):
+            total = total + (va[:, k:k + 1] * vb[k:k + 1, :]).astype(np.float32)
+    return total.astype(np.float64)
+
+
+def gemm_ex(a_codes, a_format, b_codes, b_format, *, a_zero_point=0, b_zero_point=0,
+            accumulator: AccumulatorSpec | None = None, accumulate: str = "exact") -> GemmResult:
+    """:func:`gemm` returning a :class:`GemmResult` (values, overflow events, LSB exponent)."""
+    a_fmt, b_fmt = _resolve_formats(a_format, b_format)
+    a, b = _check_shapes(a_codes, b_codes)
+    zpa = _zero_point(a_zero_point, (a.shape[0], 1), "a_zero_point")
+    zpb = _zero_point(b_zero_point, (1, b.shape[1]), "b_zero_point")
+    lsb = a_fmt.lsb_exponent + b_fmt.lsb_exponent
+    if accumulate == "float32":
+        return GemmResult(_float32_sequential(a_fmt, a, b_fmt, b, zpa, zpb), 0, lsb)
+    if accumulate != "exact":
+        raise ValueError(f"accumulate must be 'exact' or 'float32', not {accumulate!r}")
+    fa = _fixed_operand(a, a_fmt, zpa, "a_codes")
+    fb = _fixed_operand(b, b_fmt, zpb, "b_codes")
+    exact = exact_fixed_matmul(fa, fb)
+    events = 0
+    if accumulator is not None:
+        exact, events = _apply_accumulator(exact, fa, fb, accumulator)
+    integer_result = a_fmt.kind == "int" and b_fmt.kind == "int"
+    if integer_result and exact.dtype != object:
+        return GemmResult(exact, events, lsb)
+    values = _to_float(exact, lsb)
+    special_a, special_b = a_fmt.is_special(a), b_fmt.is_special(b)
+    if special_a.any() or special_b.any():
+        values = _merge_specials(values, a_fmt.decode(a), b_fmt.decode(b), special_a, special_b)
+    return GemmResult(values, events, lsb)
+
+
+def _to_float(exact: np.ndarray, lsb: int) -> np.ndarray:
+    if exact.dtype == object:  # Python ints: float() rounds correctly (half to even)
+        exact = np.vectorize(float, otypes=[np.float64])(exact) if exact.size else exact.astype(np.float64)
+    return np.ldexp(exact.astype(np.float64), lsb)
+
+
+def _merge_specials(values, va, vb, special_a, special_b) -> np.ndarray:
+    """IEEE results for outputs whose row of A or column of B holds NaN/Inf.
+
+    Such an output is NaN or ±Inf whatever the summation order, so a float64 GEMM of the decoded
+    values gives it exactly."""
+    rows = special_a.any(axis=1)
+    cols = special_b.any(axis=0)
+    values = values.copy()
+    with np.errstate(invalid="ignore", over="ignore"):
+        if rows.any():
+            values[rows, :] = np.matmul(va[rows], vb)
+        if cols.any():
+            values[:, cols] = np.matmul(va, vb[:, cols])
+    return values
+
+
+def gemm(a_codes, a_format, b_codes, b_format, *, a_zero_point=0, b_zero_point=0,
+         accumulator: AccumulatorSpec | None = None, accumulate: str = "exact") -> np.ndarray:
+    """Exact accumulator values of ``A @ B`` before requantization.
+
+    Parameters
+    ----------
+    a_codes, b_codes : array_like of int
+        Raw codes, A is M x K, B is K x N.
+    a_format, b_format : str or format spec
+        Registered element format names (``"int8"``, ``"dint4"``, ``"float8_e4m3fn"`` ...).
+    a_zero_point, b_zero_point : int or array of int
+        Integer zero points (integer formats only), per tensor or per row of A (shape M x 1) /
+        per column of B (shape 1 x N); ``value = integer - zero_point``.
+    accumulator : AccumulatorSpec, optional
+        Limit the fixed-point accumulator width with wrap or saturate semantics (default: unbounded).
+    accumulate : {"exact", "float32"}
+        ``"exact"`` fixed-point accumulation; ``"float32"`` sums the products sequentially in float32
+        (k = 0..K-1), a documented inexact alternative.
+
+    Returns
+    -------
+    ndarray
+        int64 for integer x integer formats, else float64 (exact value, NaN/Inf per IEEE where
+        operands are NaN/Inf).  Use :func:`gemm_ex` for overflow counts.
+    """
+    return gemm_ex(a_codes, a_format, b_codes, b_format, a_zero_point=a_zero_point,
+                   b_zero_point=b_zero_point, accumulator=accumulator, accumulate=accumulate).values

@@ -1,0 +1,286 @@
+"""Requant shifter golden model: ``out = saturate(round(acc * M * 2**shift) + zero_point)``.
+
+The real rescale factor ``s_in * s_w / s_out`` is approximated by an integer multiplier ``M`` of
+``multiplier_bits`` bits and a power-of-two ``shift`` (:func:`quantize_multiplier`).  The datapath has
+four named stages, each a vectorised int64 function:
+
+1. **multiply** ``acc * M`` (exact; int64);
+2. **rounding shift** by ``-shift`` bits with one of the rounding modes below;
+3. **zero-point add**;
+4. **saturate** to the output format's range.
+
+Rounding modes (``x = acc * M``, ``r = -shift > 0`` the right shift):
+
+``gemmlowp``
+    TFLite's reference ``MultiplyByQuantizedMultiplier``: with ``e = shift + (bits - 1)`` (TFLite's own
+    ``shift`` for 32-bit multipliers), ``acc`` is first shifted left by ``max(e, 0)`` (wrapping in 32 bits
+    as compiled C does), then ``SaturatingRoundingDoublingHighMul``:
+    ``(acc * M + nudge) / 2**(bits-1)`` truncated toward zero with ``nudge = 2**(bits-2)`` for a non-negative
+    product and ``1 - 2**(bits-2)`` for a negative one, then ``RoundingDivideByPOT`` by ``max(-e, 0)``:
+    ``(y >> n) + (remainder > (mask >> 1) + (y < 0))`` — double rounding, ties away from zero in the
+    final shift.
+``single``
+    One rounding, ties toward +inf: ``(x + 2**(r-1)) >> r`` (TFLite's ``TFLITE_SINGLE_ROUNDING``).
+``rne``
+    One rounding, ties to even: ``q = x >> r``; ``q + 1`` if ``x - q*2**r > 2**(r-1)`` or it equals
+    ``2**(r-1)`` and ``q`` is odd.
+``floor``
+    Arithmetic shift: ``x >> r``.
+
+For ``shift >= 0`` (no right shift) every mode but ``gemmlowp`` computes ``x << shift`` exactly
+(saturated before it could leave int64).  Requant to a float output format (FP8/FP4/MX) takes the exact
+value ``acc * M * 2**shift`` (rounded to odd into float64, so the final rounding is a single correct one)
+and encodes it with the format's round-to-nearest-even, saturating.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from hwsim.formats import get_format
+
+__all__ = [
+    "ROUNDING_MODES",
+    "RequantSpec",
+    "exact_scaled_value",
+    "quantize_multiplier",
+    "requant_add_zero_point",
+    "requant_multiply",
+    "requant_round_shift",
+    "requant_saturate",
+    "requantize",
+]
+
+ROUNDING_MODES = ("gemmlowp", "single", "rne", "floor")
+
+
+def quantize_multiplier(real, bits: int = 32):
+    """Approximate ``real >= 0`` by ``multiplier * 2**shift`` with a ``bits``-bit signed multiplier.
+
+    Mirrors TFLite's ``QuantizeMultiplier`` for ``bits=32``: ``real = q * 2**e`` with q in [0.5, 1);
+    ``multiplier = round(q * 2**(bits-1))`` with ties away from zero (``std::round``), so
+    ``multiplier`` lies in ``[2**(bits-2), 2**(bits-1))``; if rounding reaches ``2**(bits-1)`` it is halved
+    and ``e`` incremented.  ``shift = e - (bits - 1)`` (TFLite's shift is ours + 31).  Like TFLite, a
+    factor below ``2**-(bits-1)``-binade (``e < -(bits-1)``) gives ``(0, 0)`` and ``e > bits - 2`` is
+    clamped to the largest multiplier with ``e = bits - 2``.
+
+    Parameters
+    ----------
+    real : float or array_like of float
+        Non-negative finite rescale factor(s) (e.g. ``s_in * s_w / s_out``, dimensionless).
+    bits : int
+        Multiplier width including its (zero) sign bit, 2..32.
+
+    Returns
+    -------
+    (multiplier, shift) : ints, or int64 arrays shaped like ``real``
+    """
+    if not isinstance(bits, int) or not 2 <= bits <= 32:
+        raise ValueError(f"bits must be an integer in 2..32, not {bits!r}")
+    r = np.asarray(real, dtype=np.float64)
+    if not np.all(np.isfinite(r)):
+        raise ValueError(f"real must be finite, not {r[~np.isfinite(r)].flat[0]!r}")
+    if np.any(r < 0):
+        raise ValueError(f"real must be non-negative, not {r[r < 0].flat[0]!r}")
+    q, e = np.frexp(r)
+    e = e.astype(np.int64)
+    top = 1 << (bits - 1)
+    m = np.floor(q * top + 0.5).astype(np.int64)  # q >= 0: ties away from zero
+    carry = m == top
+    m = np.where(carry, m // 2, m)
+    e = e + carry
+    zero = (r == 0) | (e < -(bits - 1))
+    big = e > bits - 2
+    m = np.where(zero, 0, np.where(big, top - 1, m))
+    e = np.where(zero, 0, np.where(big, bits - 2, e))
+    shift = np.where(zero, 0, e - (bits - 1))
+    if np.ndim(real) == 0:
+        return int(m), int(shift)
+    return m, shift
+
+
+@dataclass(frozen=True, kw_only=True)
+class RequantSpec:
+    """Parameters of a requant unit (what the RTL generator and the cycle model take).
+
+    Parameters
+    ----------
+    multiplier_bits : int
+        Width of the integer multiplier M (32 for TFLite compatibility, 16 or 8 for cheaper hardware).
+    rounding : {"gemmlowp", "single", "rne", "floor"}
+        Rounding of the right shift (see the module docstring for formulas).
+    out_format : str
+        Output format name (``"int8"``, ``"uint8"``, ``"int4"`` ..., or a float format).
+    acc_bits : int
+        Width of the signed accumulator input (32).
+    """
+
+    multiplier_bits: int = 32
+    rounding: str = "gemmlowp"
+    out_format: str = "int8"
+    acc_bits: int = 32
+
+    def __post_init__(self):
+        if self.rounding not in ROUNDING_MODES:
+            raise ValueError(f"rounding must be one of {', '.join(ROUNDING_MODES)}, not {self.rounding!r}")
+        if not isinstance(self.multiplier_bits, int) or not 2 <= self.multiplier_bits <= 32:
+            raise ValueError(f"multiplier_bits must be an integer in 2..32, not {self.multiplier_bits!r}")
+        if not isinstance(self.acc_bits, int) or not 2 <= self.acc_bits <= 48:
+            raise ValueError(f"acc_bits must be an integer in 2..48, not {self.acc_bits!r}")
+        get_format(self.out_format)
+
+    @property
+    def shift_range(self) -> tuple[int, int]:
+        """Supported ``shift`` values (inclusive): right shifts up to ``acc_bits + multiplier_bits - 1``."""
+        return -(self.acc_bits + self.multiplier_bits - 1), 0
+
+    def apply(self, acc, multiplier, shift, zero_point=0):
+        """:func:`requantize` with this spec's parameters."""
+        return requantize(acc, multiplier, shift, zero_point, out_format=self.out_format,
+                          rounding=self.rounding, multiplier_bits=self.multiplier_bits)
+
+
+# ---------------------------------------------------------------------- stages
+def requant_multiply(acc: np.ndarray, multiplier: np.ndarray) -> np.ndarray:
+    """Stage 1: exact product ``acc * M`` (int64)."""
+    return acc * multiplier
+
+
+def _trunc_div_pow2(x: np.ndarray, n: int) -> np.ndarray:
+    """C-style ``x / 2**n`` truncating toward zero."""
+    return np.where(x >= 0, x >> n, -((-x) >> n))
+
+
+def _rounding_divide_by_pot(x: np.ndarray, exponent: np.ndarray) -> np.ndarray:
+    """gemmlowp ``RoundingDivideByPOT``: ties away from zero."""
+    exponent = np.minimum(exponent, 62)
+    mask = (np.int64(1) << exponent) - 1
+    remainder = x & mask
+    threshold = (mask >> 1) + (x < 0)
+    return (x >> exponent) + (remainder > threshold)
+
+
+def _gemmlowp(acc, multiplier, shift, bits: int) -> np.ndarray:
+    exponent = shift + (bits - 1)
+    left = np.maximum(exponent, 0)
+    right = np.maximum(-exponent, 0)
+    shifted = acc << np.minimum(left, 40)
+    x = ((shifted + (1 << 31)) & 0xFFFFFFFF) - (1 << 31)  # int32 wrap, as compiled C
+    product = x * multiplier
+    half = 1 << (bits - 2)
+    nudge = np.where(product >= 0, half, 1 - half)
+    high = _trunc_div_pow2(product + nudge, bits - 1)
+    most_negative = -(1 << (bits - 1))
+    high = np.where((x == most_negative) & (multiplier == most_negative), (1 << (bits - 1)) - 1, high)
+    return _rounding_divide_by_pot(high, right)
+
+
+def requant_round_shift(product: np.ndarray, shift: np.ndarray, rounding: str) -> np.ndarray:
+    """Stage 2: ``product * 2**shift`` rounded to an integer (``single``, ``rne``, ``floor``)."""
+    right = np.clip(-shift, 0, 62)
+    left = np.clip(shift, 0, 62)
+    limit = np.int64(1) << np.maximum(62 - left, 0)
+    up = np.clip(product, -limit, limit) << left
+    if rounding == "floor":
+        down = product >> right
+    elif rounding == "single":
+        down = (product + ((np.int64(1) << right) >> 1)) >> right
+    elif rounding == "rne":
+        quotient = product >> right
+        remainder = product - (quotient << right)
+        half = (np.int64(1) << right) >> 1
+        round_up = (remainder > half) | ((remainder == half) & (half > 0) & (quotient % 2 == 1))
+        down = quotient + round_up
+    else:
+        raise ValueError(f"rounding must be 'single', 'rne' or 'floor' here, not {rounding!r}")
+    return np.where(shift >= 0, up, down)
+
+
+def requant_add_zero_point(values: np.ndarray, zero_point: np.ndarray) -> np.ndarray:
+    """Stage 3: add the output zero point (after rounding)."""
+    return values + zero_point
+
+
+def requant_saturate(values: np.ndarray, out_format) -> np.ndarray:
+    """Stage 4: clamp to the integer output format's range."""
+    fmt = get_format(out_format)
+    return np.clip(values, fmt.lo, fmt.hi)
+
+
+# ---------------------------------------------------------------------- entry points
+def _int_array(x, argument: str) -> np.ndarray:
+    arr = np.asarray(x)
+    if arr.dtype.kind not in "iub":
+        raise TypeError(f"{argument} must be an integer array, not dtype {arr.dtype.name!r}")
+    return arr.astype(np.int64)
+
+
+def _check_operands(acc, multiplier, shift, bits: int):
+    if np.any(multiplier < 0) or np.any(multiplier >= (1 << (bits - 1))):
+        bad = multiplier[(multiplier < 0) | (multiplier >= (1 << (bits - 1)))].flat[0]
+        raise ValueError(f"multiplier must lie in 0..2**{bits - 1}-1 for {bits}-bit multipliers, not {int(bad)!r}")
+    limit = 1 << (63 - bits)
+    if np.any(np.abs(acc) >= limit):
+        bad = acc[np.abs(acc) >= limit].flat[0]
+        raise ValueError(f"acc must lie within ±2**{63 - bits} so acc*M fits int64, not {int(bad)!r}")
+    if np.any(shift < -62) or np.any(shift > 62):
+        bad = shift[(shift < -62) | (shift > 62)].flat[0]
+        raise ValueError(f"shift must lie in -62..62, not {int(bad)!r}")
+
+
+def requantize(acc, multiplier, shift, zero_point=0, *, out_format="int8", rounding="gemmlowp",
+               multiplier_bits: int = 32):
+    """Requantize accumulators: ``saturate(round(acc * multiplier * 2**shift) + zero_point)``.
+
+    Parameters
+    ----------
+    acc : array_like of int
+        Accumulator values (int32 range for ``gemmlowp``; ``|acc| < 2**(63 - multiplier_bits)`` otherwise).
+    multiplier, shift : int or array_like of int
+        From :func:`quantize_multiplier`; scalars (per tensor) or arrays broadcasting against ``acc``
+        (per channel).
+    zero_point : int or array_like of int
+        Output zero point, added after rounding (integer outputs only).
+    out_format : str
+        Integer format (result: int64 values saturated to its range) or float format (result: raw codes
+        of the encoded value; FP8/FP4/FP6) or MX format (result: :class:`hwsim.mx.MXTensor` quantized along
+        the last axis).
+    rounding : {"gemmlowp", "single", "rne", "floor"}
+    multiplier_bits : int
+        Width of the multiplier (32 by default).
+    """
+    if rounding not in ROUNDING_MODES:
+        raise ValueError(f"rounding must be one of {', '.join(ROUNDING_MODES)}, not {rounding!r}")
+    acc = _int_array(acc, "acc")
+    m = _int_array(multiplier, "multiplier")
+    s = _int_array(shift, "shift")
+    zp = _int_array(zero_point, "zero_point")
+    _check_operands(acc, m, s, multiplier_bits)
+    fmt = get_format(out_format)
+    if fmt.kind != "int":
+        if np.any(zp != 0):
+            raise ValueError(f"zero_point applies to integer outputs only, not {int(zp.flat[0])!r}")
+        value = exact_scaled_value(acc, m, s)
+        return fmt.quantize(value, axis=-1) if fmt.kind == "mx" else fmt.encode(value, saturate=True)
+    if rounding == "gemmlowp":
+        if np.any(acc < -(1 << 31)) or np.any(acc >= 1 << 31):
+            raise ValueError(f"acc must fit int32 for gemmlowp rounding, not {int(acc.flat[np.argmax(np.abs(acc))])!r}")
+        rounded = _gemmlowp(acc, m, s, multiplier_bits)
+    else:
+        rounded = requant_round_shift(requant_multiply(acc, m), s, rounding)
+    return requant_saturate(requant_add_zero_point(rounded, zp), fmt)
+
+
+def exact_scaled_value(acc, multiplier, shift) -> np.ndarray:
+    """``acc * M * 2**shift`` as float64, rounded to odd so a later rounding to <= 51 bits is correct."""
+    product = np.asarray(acc, dtype=np.int64) * np.asarray(multiplier, dtype=np.int64)
+    magnitude = np.abs(product)
+    drop = np.maximum(np.floor(np.log2(np.maximum(magnitude, 1))).astype(np.int64) + 1 - 53, 0)
+    drop = np.minimum(drop, 62)
+    kept = magnitude >> drop
+    sticky = (magnitude & ((np.int64(1) << drop) - 1)) != 0
+    kept = kept | sticky
+    value = np.ldexp(kept.astype(np.float64), drop.astype(np.int32))
+    return np.ldexp(np.where(product < 0, -value, value), np.asarray(shift, dtype=np.int32))
