@@ -17,6 +17,7 @@ from hwsim.errors import HwsimError
 # Modules providing ``register(subparsers)``; each adds one or more sub-commands.
 _COMMAND_PROVIDERS = (
     "hwsim.formats_cli",
+    "hwsim.datapath_demo",
     "hwsim.perf.commands",
     "hwsim.rtl.commands",
     "hwsim.models.commands",

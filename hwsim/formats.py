@@ -583,7 +583,7 @@ def get_format(name):
 
     Block formats (``mxfp4``, ``mxfp8_e4m3`` ...) come from :mod:`hwsim.mx`.
     """
-    if isinstance(name, ElementFormat):
+    if isinstance(name, ElementFormat) or getattr(name, "kind", None) == "mx":
         return name
     if not isinstance(name, str):
         raise TypeError(f"format must be a format name or spec, not {name!r}")

@@ -47,6 +47,7 @@ __all__ = [
     "gemm",
     "gemm_ex",
     "gemm_fixed",
+    "gemm_mx",
     "mac_product_fixed",
 ]
 
@@ -377,3 +378,44 @@ def gemm(a_codes, a_format, b_codes, b_format, *, a_zero_point=0, b_zero_point=0
     """
     return gemm_ex(a_codes, a_format, b_codes, b_format, a_zero_point=a_zero_point,
                    b_zero_point=b_zero_point, accumulator=accumulator, accumulate=accumulate).values
+
+
+def gemm_mx(a_codes, a_scales, a_format, b_codes, b_scales, b_format) -> np.ndarray:
+    """``A @ B`` for MX block formats (blocks along K: A's rows, B's columns).
+
+    Each block's 32-element dot product is exact (fixed point, as :func:`gemm`); it is scaled by the two
+    E8M0 block scales (exact powers of two) and the block results are summed in float64 in block order —
+    the OCP MX v1.0 spec leaves the cross-block accumulation precision to the implementation.
+
+    Parameters
+    ----------
+    a_codes : M x K element codes;  a_scales : M x ceil(K / 32) E8M0 scale codes
+    b_codes : K x N element codes;  b_scales : ceil(K / 32) x N E8M0 scale codes
+    a_format, b_format : MX format names (``"mxfp8_e4m3"`` ...)
+    """
+    a_mx, b_mx = get_format(a_format), get_format(b_format)
+    for fmt, argument in ((a_mx, "a_format"), (b_mx, "b_format")):
+        if fmt.kind != "mx":
+            raise TypeError(f"{argument} must be an MX block format, not {fmt.name!r}")
+    a, b = _check_shapes(a_codes, b_codes)
+    block = a_mx.block_size
+    if b_mx.block_size != block:
+        raise ValueError(f"b_format block size must equal {block}, not {b_mx.block_size!r}")
+    n_blocks = -(-a.shape[1] // block)
+    sa, sb = np.asarray(a_scales, dtype=np.int64), np.asarray(b_scales, dtype=np.int64)
+    if sa.shape != (a.shape[0], n_blocks):
+        raise ValueError(f"a_scales must have shape {(a.shape[0], n_blocks)}, not {sa.shape!r}")
+    if sb.shape != (n_blocks, b.shape[1]):
+        raise ValueError(f"b_scales must have shape {(n_blocks, b.shape[1])}, not {sb.shape!r}")
+    fa = a_mx.element.to_fixed(a_mx.element.check_codes(a, "a_codes"))
+    fb = b_mx.element.to_fixed(b_mx.element.check_codes(b, "b_codes"))
+    lsb = (a_mx.element.lsb_exponent + a_mx.element_exponent + b_mx.element.lsb_exponent
+           + b_mx.element_exponent)
+    total = np.zeros((a.shape[0], b.shape[1]), dtype=np.float64)
+    nan = (sa == 0xFF)[:, :, None] | (sb == 0xFF)[None, :, :]
+    for j in range(n_blocks):
+        cols = slice(j * block, (j + 1) * block)
+        partial = exact_fixed_matmul(fa[:, cols], fb[cols, :]).astype(np.float64)
+        exponent = (sa[:, j:j + 1] + sb[j:j + 1, :] - 254 + lsb).astype(np.int32)
+        total += np.ldexp(partial, exponent)
+    return np.where(nan.any(axis=1), np.nan, total)
