@@ -1,0 +1,75 @@
+"""Named RTL configurations: the PE and requant specs that are generated, verified and sized.
+
+Each entry is built from hwsim specs only (format names, :class:`hwsim.gemm.AccumulatorSpec`,
+:class:`hwsim.requant.RequantSpec`).  Floating-point PEs get an exact fixed-point accumulator sized by
+:func:`hwsim.gemm.accumulator_bits` for ``EXACT_K`` products; two narrow int8 accumulators exist to
+exercise wrap and saturation corners.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hwsim.gemm import AccumulatorSpec, accumulator_bits
+from hwsim.requant import ROUNDING_MODES, RequantSpec
+
+__all__ = ["EXACT_K", "PE_CONFIGS", "REQUANT_CONFIGS", "PEConfig", "build", "config_names"]
+
+#: Products an exact floating-point accumulator holds without overflow.
+EXACT_K = 4096
+
+
+@dataclass(frozen=True)
+class PEConfig:
+    """Operand formats and accumulator of one PE configuration."""
+
+    a_format: str
+    b_format: str
+    accumulator: AccumulatorSpec | int
+
+    def build(self):
+        from .pe import PE
+
+        return PE(self.a_format, self.b_format, self.accumulator)
+
+
+def _exact(a: str, b: str) -> PEConfig:
+    return PEConfig(a, b, accumulator_bits(a, b, EXACT_K))
+
+
+PE_CONFIGS: dict[str, PEConfig] = {
+    "int8xint8": PEConfig("int8", "int8", AccumulatorSpec(bits=32)),
+    "int4xint8": PEConfig("int4", "int8", AccumulatorSpec(bits=32)),
+    "uint8xint8": PEConfig("uint8", "int8", AccumulatorSpec(bits=32)),
+    "dint4xint8": PEConfig("dint4", "int8", AccumulatorSpec(bits=32)),
+    "fp4xfp4": _exact("float4_e2m1fn", "float4_e2m1fn"),
+    "e4m3xe4m3": _exact("float8_e4m3fn", "float8_e4m3fn"),
+    "e5m2xe5m2": _exact("float8_e5m2", "float8_e5m2"),
+    "e4m3xe5m2": _exact("float8_e4m3fn", "float8_e5m2"),
+    "int8xint8_acc24_wrap": PEConfig("int8", "int8", AccumulatorSpec(bits=24, overflow="wrap")),
+    "int8xint8_acc24_sat": PEConfig("int8", "int8", AccumulatorSpec(bits=24, overflow="saturate")),
+}
+
+REQUANT_CONFIGS: dict[str, RequantSpec] = {
+    f"rq_{rounding}_m{bits}_int8": RequantSpec(multiplier_bits=bits, rounding=rounding, out_format="int8")
+    for rounding in ROUNDING_MODES for bits in (32, 16)
+}
+REQUANT_CONFIGS["rq_gemmlowp_m32_uint8"] = RequantSpec(multiplier_bits=32, rounding="gemmlowp",
+                                                       out_format="uint8")
+REQUANT_CONFIGS["rq_rne_m16_int4"] = RequantSpec(multiplier_bits=16, rounding="rne", out_format="int4")
+
+
+def config_names() -> list[str]:
+    """Every configuration name (PEs first)."""
+    return [*PE_CONFIGS, *REQUANT_CONFIGS]
+
+
+def build(name: str):
+    """Return a fresh component for configuration ``name``."""
+    if name in PE_CONFIGS:
+        return PE_CONFIGS[name].build()
+    if name in REQUANT_CONFIGS:
+        from .requant_unit import Requant
+
+        return Requant(REQUANT_CONFIGS[name])
+    raise ValueError(f"unknown RTL configuration (known: {', '.join(config_names())}), not {name!r}")
