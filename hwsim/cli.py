@@ -21,6 +21,7 @@ _COMMAND_PROVIDERS = (
     "hwsim.perf.commands",
     "hwsim.rtl.commands",
     "hwsim.models.commands",
+    "hwsim.reports.commands",
 )
 
 #: Errors that are the user's to fix: reported as one line, exit code 2.

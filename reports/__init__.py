@@ -1,1 +1,1 @@
-"""reports"""
+"""Report generation (installed as ``hwsim.reports``): DataFrames of runs to figures, Markdown, HTML."""
