@@ -1,0 +1,60 @@
+"""Python API of the performance/energy model: ``simulate(workload, arch) -> RunResult``.
+
+>>> from hwsim.perf.api import simulate
+>>> from hwsim.perf.workload import GemmOp
+>>> r = simulate([GemmOp(name="fc", m=128, k=384, n=384)], None)
+>>> r.to_frame().loc[0, "macs"]
+np.int64(18874368)
+"""
+
+from __future__ import annotations
+
+from hwsim.perf.arch import ArchSpec, as_arch
+from hwsim.perf.energy import EnergyTable, load_energy_table, op_energy
+from hwsim.perf.results import LayerResult, RunResult
+from hwsim.perf.timing import op_counts
+from hwsim.perf.workload import GemmOp, as_workload
+
+
+def energy_table_for(arch: ArchSpec) -> EnergyTable:
+    """The arch's energy table with its ``technology_scale`` applied."""
+    return load_energy_table(arch.energy_table).scaled(arch.technology_scale)
+
+
+def evaluate_op(op, arch: ArchSpec, table: EnergyTable, mode: str | None = None) -> LayerResult:
+    """Counts, cycles and energy of one op (the per-layer evaluation the benchmark times)."""
+    counts = op_counts(arch, op, mode)
+    w_fmt = arch.pe.activation_format if isinstance(op, GemmOp) and op.b_is_activation else arch.pe.weight_format
+    energy = op_energy(counts, a_format=arch.pe.activation_format, w_format=w_fmt,
+                       accumulator_bits=arch.pe.accumulator_bits, multiplier_bits=arch.requant.multiplier_bits,
+                       vector_format=arch.vector.format, table=table)
+    return LayerResult(counts, energy, arch.array.rows * arch.array.cols, arch.clock_mhz)
+
+
+def simulate(workload=None, arch=None, *, mode: str | None = None, energy_table=None) -> RunResult:
+    """Run every op of ``workload`` on ``arch``.
+
+    Parameters
+    ----------
+    workload : Workload, list of ops, mapping, YAML/CSV path, hwsim Graph, or None (packaged default)
+    arch : ArchSpec, mapping, YAML path, or None (packaged default)
+    mode : {"pipelined", "scalesim"}, optional
+        Overrides ``arch.timing_mode``.
+    energy_table : EnergyTable or path, optional
+        Overrides the arch's table (the arch's technology scale still applies).
+    """
+    arch = as_arch(arch)
+    wl = as_workload(workload)
+    if mode is not None and mode not in ("pipelined", "scalesim"):
+        raise ValueError(f"mode must be 'pipelined' or 'scalesim', not {mode!r}")
+    if energy_table is None:
+        table = energy_table_for(arch)
+    elif isinstance(energy_table, EnergyTable):
+        table = energy_table.scaled(arch.technology_scale)
+    else:
+        table = load_energy_table(energy_table).scaled(arch.technology_scale)
+    result = RunResult(arch.name, wl.name, arch.array.dataflow, mode or arch.timing_mode, arch.array.rows,
+                       arch.array.cols, arch.clock_mhz)
+    for op in wl.ops:
+        result.layers.append(evaluate_op(op, arch, table, mode))
+    return result

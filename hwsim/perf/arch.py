@@ -1,0 +1,273 @@
+"""Accelerator architecture specification: YAML -> validated, frozen dataclasses.
+
+Schema (every section except ``array`` and ``pe`` is optional; defaults shown)::
+
+    version: 1
+    name: edge-int8-16x16
+    array:    {rows: 16, cols: 16, dataflow: ws}          # dataflow: ws | os | is
+    pe:       {weight_format: int8, activation_format: int8, accumulator_bits: 32,
+               output_format: int8}                      # output_format defaults to activation_format
+    clock_mhz: 500
+    buffers:
+      double_buffered: true
+      ifmap:  {size_kib: 256, word_bits: 8,  bandwidth_words_per_cycle: 64}
+      weight: {size_kib: 256, word_bits: 8,  bandwidth_words_per_cycle: 64}
+      ofmap:  {size_kib: 128, word_bits: 32, bandwidth_words_per_cycle: 64}
+      # or instead of the three: unified: {size_kib: 640, word_bits: 8, bandwidth_words_per_cycle: 192}
+    dram:     {bandwidth_bytes_per_cycle: 32, latency_cycles: 100}   # or bandwidth_gb_per_s: 16.0
+    requant:  {lanes: 16, latency: 4, multiplier_bits: 32}
+    layernorm: {lanes: 16, latency: 16, passes: 2}
+    vector:   {lanes: 16, latency: 4, format: float32}
+    timing:   {mode: pipelined}                          # pipelined | scalesim
+    energy:   {table: default, technology_scale: 1.0}    # table: "default" or a YAML path
+
+Problems are collected with their dotted key paths (``arch.array.rows: expected a positive integer,
+not -4``) and raised together as one :class:`hwsim.errors.ConfigError` naming the file.
+A ``unified`` buffer is modelled as three equal partitions (ifmap/weight/ofmap) of its size.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from hwsim.perf.config_checks import Checker, load_yaml_mapping
+from hwsim.perf.format_info import known_format
+
+DATAFLOWS = ("ws", "os", "is")
+TIMING_MODES = ("pipelined", "scalesim")
+OPERANDS = ("ifmap", "weight", "ofmap")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ArrayConfig:
+    """PE array: ``rows`` x ``cols`` multiply-accumulate cells and the dataflow."""
+
+    rows: int
+    cols: int
+    dataflow: str = "ws"
+
+
+@dataclass(frozen=True, kw_only=True)
+class PEConfig:
+    """PE datapath formats (registry names) and accumulator width in bits."""
+
+    weight_format: str = "int8"
+    activation_format: str = "int8"
+    accumulator_bits: int = 32
+    output_format: str = "int8"
+
+
+@dataclass(frozen=True, kw_only=True)
+class BufferConfig:
+    """One on-chip SRAM: capacity, word width and read/write port bandwidth."""
+
+    size_kib: float
+    word_bits: int = 8
+    bandwidth_words_per_cycle: float = 64.0
+
+    @property
+    def size_bits(self) -> float:
+        return self.size_kib * 1024 * 8
+
+
+@dataclass(frozen=True, kw_only=True)
+class BuffersConfig:
+    ifmap: BufferConfig
+    weight: BufferConfig
+    ofmap: BufferConfig
+    double_buffered: bool = True
+    unified: bool = False
+
+    def of(self, operand: str) -> BufferConfig:
+        return getattr(self, operand)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DRAMConfig:
+    bandwidth_bytes_per_cycle: float = 32.0
+    latency_cycles: int = 100
+
+
+@dataclass(frozen=True, kw_only=True)
+class RequantConfig:
+    """Requantization unit: ``lanes`` elements per cycle after a pipeline ``latency`` (cycles)."""
+
+    lanes: int = 16
+    latency: int = 4
+    multiplier_bits: int = 32
+
+
+@dataclass(frozen=True, kw_only=True)
+class LayerNormConfig:
+    """LayerNorm/RMSNorm unit: ``passes`` sweeps over each row at ``lanes`` elements per cycle."""
+
+    lanes: int = 16
+    latency: int = 16
+    passes: int = 2
+
+
+@dataclass(frozen=True, kw_only=True)
+class VectorConfig:
+    """Vector unit for softmax / GELU / element-wise ops, computing in ``format``."""
+
+    lanes: int = 16
+    latency: int = 4
+    format: str = "float32"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ArchSpec:
+    """A complete accelerator description. Build with :func:`load_arch` or :func:`arch_from_dict`."""
+
+    name: str
+    array: ArrayConfig
+    pe: PEConfig = field(default_factory=PEConfig)
+    clock_mhz: float = 500.0
+    buffers: BuffersConfig
+    dram: DRAMConfig = field(default_factory=DRAMConfig)
+    requant: RequantConfig = field(default_factory=RequantConfig)
+    layernorm: LayerNormConfig = field(default_factory=LayerNormConfig)
+    vector: VectorConfig = field(default_factory=VectorConfig)
+    timing_mode: str = "pipelined"
+    energy_table: str = "default"
+    technology_scale: float = 1.0
+    source: str = "<dict>"
+
+    def with_(self, **changes) -> ArchSpec:
+        """Copy with top-level fields replaced (sweeps): ``arch.with_(timing_mode="scalesim")``."""
+        return replace(self, **changes)
+
+
+_TOP_KEYS = ("version", "name", "array", "pe", "clock_mhz", "buffers", "dram", "requant", "layernorm",
+             "vector", "timing", "energy", "description")
+_DEFAULT_BUFFERS = {"ifmap": (256, 8), "weight": (256, 8), "ofmap": (128, 32)}
+
+
+def _buffer(ck: Checker, raw, path: str, default_kib: float, default_bits: int) -> BufferConfig:
+    sec = ck.mapping(raw, path, ("size_kib", "word_bits", "bandwidth_words_per_cycle"))
+    return BufferConfig(
+        size_kib=ck.number(sec, "size_kib", path, default_kib, minimum=0.0, strict=True),
+        word_bits=ck.integer(sec, "word_bits", path, default_bits),
+        bandwidth_words_per_cycle=ck.number(sec, "bandwidth_words_per_cycle", path, 64.0, minimum=0.0,
+                                            strict=True),
+    )
+
+
+def _buffers(ck: Checker, raw, path: str) -> BuffersConfig:
+    sec = ck.mapping(raw, path, ("double_buffered", "unified") + OPERANDS)
+    double = ck.boolean(sec, "double_buffered", path, True)
+    if "unified" in sec:
+        for name in OPERANDS:
+            if name in sec:
+                ck.add(f"{path}.{name}", "give either 'unified' or the per-operand buffers, not both")
+        uni = _buffer(ck, sec["unified"], f"{path}.unified", 640, 8)
+        part = BufferConfig(size_kib=uni.size_kib / 3, word_bits=uni.word_bits,
+                            bandwidth_words_per_cycle=uni.bandwidth_words_per_cycle / 3)
+        return BuffersConfig(ifmap=part, weight=part, ofmap=part, double_buffered=double, unified=True)
+    bufs = {name: _buffer(ck, sec.get(name), f"{path}.{name}", *_DEFAULT_BUFFERS[name]) for name in OPERANDS}
+    return BuffersConfig(**bufs, double_buffered=double)
+
+
+def _check_format(ck: Checker, sec: dict, key: str, path: str, default: str) -> str:
+    value = sec.get(key, default)
+    if not known_format(value):
+        ck.add(f"{path}.{key}", f"unknown number format; expected a registry name such as 'int8', "
+                                f"'int4', 'dint4' or 'float8_e4m3fn', not {value!r}")
+        return default
+    return value
+
+
+def arch_from_dict(data: dict, *, source: str = "<dict>", base_dir: Path | None = None) -> ArchSpec:
+    """Validate a parsed architecture mapping and build an :class:`ArchSpec`.
+
+    ``base_dir`` resolves a relative ``energy.table`` path (the directory of the YAML file).
+    """
+    ck = Checker(source)
+    top = ck.mapping(data, "arch", _TOP_KEYS)
+    version = top.get("version", 1)
+    if version != 1:
+        ck.add("arch.version", f"expected 1, not {version!r}")
+    name = ck.string(top, "name", "arch", Path(source).stem if source != "<dict>" else "arch")
+
+    sec = ck.mapping(top.get("array"), "arch.array", ("rows", "cols", "dataflow"))
+    if "array" not in top:
+        ck.add("arch.array", "required section is missing")
+    array = ArrayConfig(rows=ck.integer(sec, "rows", "arch.array"), cols=ck.integer(sec, "cols", "arch.array"),
+                        dataflow=ck.choice(sec, "dataflow", "arch.array", DATAFLOWS, "ws"))
+
+    sec = ck.mapping(top.get("pe"), "arch.pe",
+                     ("weight_format", "activation_format", "accumulator_bits", "output_format"))
+    act = _check_format(ck, sec, "activation_format", "arch.pe", "int8")
+    pe = PEConfig(weight_format=_check_format(ck, sec, "weight_format", "arch.pe", "int8"),
+                  activation_format=act,
+                  accumulator_bits=ck.integer(sec, "accumulator_bits", "arch.pe", 32),
+                  output_format=_check_format(ck, sec, "output_format", "arch.pe", act))
+
+    clock = ck.number(top, "clock_mhz", "arch", 500.0, minimum=0.0, strict=True)
+    buffers = _buffers(ck, top.get("buffers"), "arch.buffers")
+
+    sec = ck.mapping(top.get("dram"), "arch.dram",
+                     ("bandwidth_bytes_per_cycle", "bandwidth_gb_per_s", "latency_cycles"))
+    if "bandwidth_gb_per_s" in sec and "bandwidth_bytes_per_cycle" in sec:
+        ck.add("arch.dram.bandwidth_gb_per_s", "give either bandwidth_gb_per_s or bandwidth_bytes_per_cycle, "
+                                               "not both")
+    if "bandwidth_gb_per_s" in sec:
+        gbps = ck.number(sec, "bandwidth_gb_per_s", "arch.dram", minimum=0.0, strict=True)
+        bpc = gbps * 1e3 / clock  # GB/s / (MHz) = bytes per cycle * 1e3
+    else:
+        bpc = ck.number(sec, "bandwidth_bytes_per_cycle", "arch.dram", 32.0, minimum=0.0, strict=True)
+    dram = DRAMConfig(bandwidth_bytes_per_cycle=bpc,
+                      latency_cycles=ck.integer(sec, "latency_cycles", "arch.dram", 100, minimum=0))
+
+    sec = ck.mapping(top.get("requant"), "arch.requant", ("lanes", "latency", "multiplier_bits"))
+    requant = RequantConfig(lanes=ck.integer(sec, "lanes", "arch.requant", 16),
+                            latency=ck.integer(sec, "latency", "arch.requant", 4, minimum=0),
+                            multiplier_bits=ck.integer(sec, "multiplier_bits", "arch.requant", 32))
+    sec = ck.mapping(top.get("layernorm"), "arch.layernorm", ("lanes", "latency", "passes"))
+    layernorm = LayerNormConfig(lanes=ck.integer(sec, "lanes", "arch.layernorm", 16),
+                                latency=ck.integer(sec, "latency", "arch.layernorm", 16, minimum=0),
+                                passes=ck.integer(sec, "passes", "arch.layernorm", 2))
+    sec = ck.mapping(top.get("vector"), "arch.vector", ("lanes", "latency", "format"))
+    vector = VectorConfig(lanes=ck.integer(sec, "lanes", "arch.vector", 16),
+                          latency=ck.integer(sec, "latency", "arch.vector", 4, minimum=0),
+                          format=_check_format(ck, sec, "format", "arch.vector", "float32"))
+
+    sec = ck.mapping(top.get("timing"), "arch.timing", ("mode",))
+    mode = ck.choice(sec, "mode", "arch.timing", TIMING_MODES, "pipelined")
+    sec = ck.mapping(top.get("energy"), "arch.energy", ("table", "technology_scale"))
+    table = ck.string(sec, "table", "arch.energy", "default")
+    if table != "default" and base_dir is not None and not Path(table).is_absolute():
+        table = str(Path(base_dir) / table)
+    if table != "default" and not Path(table).is_file():
+        ck.add("arch.energy.table", f"energy table file not found, not {table!r}")
+    scale = ck.number(sec, "technology_scale", "arch.energy", 1.0, minimum=0.0, strict=True)
+    ck.raise_if_any()
+    return ArchSpec(name=name, array=array, pe=pe, clock_mhz=clock, buffers=buffers, dram=dram,
+                    requant=requant, layernorm=layernorm, vector=vector, timing_mode=mode,
+                    energy_table=table, technology_scale=scale, source=source)
+
+
+def load_arch(path) -> ArchSpec:
+    """Read and validate an architecture YAML file."""
+    path = Path(path)
+    data = load_yaml_mapping(path, what="arch")
+    return arch_from_dict(data, source=str(path), base_dir=path.parent)
+
+
+def default_arch() -> ArchSpec:
+    """The packaged default architecture (``hwsim/data/default_arch.yaml``)."""
+    return load_arch(Path(__file__).resolve().parent.parent / "data" / "default_arch.yaml")
+
+
+def as_arch(arch) -> ArchSpec:
+    """Accept an :class:`ArchSpec`, a mapping, a path or ``None`` (the default architecture)."""
+    if arch is None:
+        return default_arch()
+    if isinstance(arch, ArchSpec):
+        return arch
+    if isinstance(arch, dict):
+        return arch_from_dict(arch)
+    if isinstance(arch, (str, Path)):
+        return load_arch(arch)
+    raise TypeError(f"arch must be an ArchSpec, a mapping or a YAML path, not {arch!r}")

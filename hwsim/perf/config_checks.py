@@ -1,0 +1,123 @@
+"""Collect every problem of a YAML/dict configuration, each with its dotted key path.
+
+Architecture, workload and energy-table loaders walk their mapping with a :class:`Checker`, which never
+raises on the first problem: it records ``"<path>: expected ..., not <value>"`` lines and the loader
+raises one :class:`hwsim.errors.ConfigError` with all of them at the end (DESIGN.md section 3).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from hwsim.errors import ConfigError
+
+_MISSING = object()
+
+
+def load_yaml_mapping(path, *, what: str) -> dict:
+    """Read ``path`` with ``yaml.safe_load`` and return its top-level mapping.
+
+    Raises ``ConfigError`` naming the file when it does not parse or is not a mapping.
+    """
+    path = Path(path)
+    text = path.read_text(encoding="utf-8")
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(str(path), [f"{what}: not valid YAML ({exc})"]) from None
+    if not isinstance(data, dict):
+        raise ConfigError(str(path), [f"{what}: expected a mapping at the top level, not {type(data).__name__}"])
+    return data
+
+
+class Checker:
+    """Problem collector for one configuration source (a file name or ``"<dict>"``)."""
+
+    def __init__(self, source: str):
+        self.source = str(source)
+        self.problems: list[str] = []
+
+    def add(self, path: str, message: str) -> None:
+        self.problems.append(f"{path}: {message}")
+
+    def raise_if_any(self) -> None:
+        if self.problems:
+            raise ConfigError(self.source, self.problems)
+
+    # -- structure ------------------------------------------------------------------------------
+    def mapping(self, value: Any, path: str, allowed: Iterable[str]) -> dict:
+        """Return ``value`` as a dict (empty if invalid); report unknown keys."""
+        if value is None:
+            return {}
+        if not isinstance(value, Mapping):
+            self.add(path, f"expected a mapping, not {value!r}")
+            return {}
+        allowed = tuple(allowed)
+        for key in value:
+            if key not in allowed:
+                self.add(f"{path}.{key}" if path else str(key),
+                         f"unknown key; expected one of {sorted(allowed)}, not {key!r}")
+        return dict(value)
+
+    # -- scalars --------------------------------------------------------------------------------
+    def integer(self, section: dict, key: str, path: str, default=_MISSING, *, minimum: int = 1) -> int:
+        value = section.get(key, default)
+        full = f"{path}.{key}"
+        if value is _MISSING:
+            self.add(full, "required key is missing")
+            return minimum
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            word = "positive" if minimum == 1 else f">= {minimum}"
+            self.add(full, f"expected an integer {word}, not {value!r}")
+            return minimum
+        return int(value)
+
+    def number(self, section: dict, key: str, path: str, default=_MISSING, *, minimum: float = 0.0,
+               strict: bool = False) -> float:
+        value = section.get(key, default)
+        full = f"{path}.{key}"
+        if value is _MISSING:
+            self.add(full, "required key is missing")
+            return max(minimum, 1.0)
+        bad = isinstance(value, bool) or not isinstance(value, (int, float))
+        if not bad:
+            bad = value <= minimum if strict else value < minimum
+        if bad:
+            word = f"> {minimum}" if strict else f">= {minimum}"
+            self.add(full, f"expected a number {word}, not {value!r}")
+            return max(minimum, 1.0)
+        return float(value)
+
+    def boolean(self, section: dict, key: str, path: str, default: bool) -> bool:
+        value = section.get(key, default)
+        if not isinstance(value, bool):
+            self.add(f"{path}.{key}", f"expected true or false, not {value!r}")
+            return default
+        return value
+
+    def choice(self, section: dict, key: str, path: str, choices: Iterable[str], default=_MISSING) -> str:
+        choices = tuple(choices)
+        value = section.get(key, default)
+        full = f"{path}.{key}"
+        if value is _MISSING:
+            self.add(full, f"required key is missing; expected one of {list(choices)}")
+            return choices[0]
+        if value not in choices:
+            self.add(full, f"expected one of {list(choices)}, not {value!r}")
+            return choices[0]
+        return value
+
+    def string(self, section: dict, key: str, path: str, default=_MISSING) -> str:
+        value = section.get(key, default)
+        full = f"{path}.{key}"
+        if value is _MISSING:
+            self.add(full, "required key is missing")
+            return ""
+        if not isinstance(value, str) or not value:
+            self.add(full, f"expected a non-empty string, not {value!r}")
+            return ""
+        return value

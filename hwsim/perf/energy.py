@@ -1,0 +1,189 @@
+"""Energy = access/operation counts x energy table, as a pure function.
+
+The table (``hwsim/data/energy_45nm.yaml`` by default; documented there, with its sources) holds
+per-32-bit energies of the primitive components and the operation recipes of the requant, divide
+and square-root steps. :func:`op_energy` turns one op's :class:`~hwsim.perf.timing.OpCounts` into an
+:class:`EnergyBreakdown` (pJ)::
+
+    mac         = macs * (mult(a, w) + int_add(accumulator_bits))
+    rf          = macs * (a_bits + w_bits + 2 * accumulator_bits) * rf_pj / 32
+    sram_<op>   = words * bits * sram_pj / 32          (ifmap, weight, ofmap incl. partial sums)
+    dram_<op>   = words * bits * dram_pj / 32
+    requant     = outputs * (mult(acc, multiplier) + int_add(acc) + int_add(32) + 2 * int_add(32))
+    norm        = element adds/mults + per row: adds, mults, divide, sqrt (vector-unit format)
+    vector      = adds * fp_add(vector format) + mults * fp_mult(vector format)
+
+``mult(a, w)`` is ``int_mult * a_bits * w_bits / 32**2`` for two integer formats, else
+``fp_mult * sig_a * sig_w / 24**2 + int_add(exponent bits)`` (significands include the hidden bit;
+an integer operand's significand is its width). No leakage is modelled.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+from hwsim.perf.config_checks import Checker, load_yaml_mapping
+from hwsim.perf.format_info import FormatInfo, format_info
+from hwsim.perf.workload import NORM_RECIPES
+
+_COMPONENTS = {"int_add": "op_pj", "fp_add": "op_pj", "int_mult": "op_pj", "fp_mult": "op_pj",
+               "register_file": "access_pj", "sram": "access_pj", "dram": "access_pj"}
+_RECIPES = {"requant": ("multiplies", "shift_adds", "adds", "clamp_adds"),
+            "divide": ("fp_mult", "fp_add"), "sqrt_iteration": ("fp_mult", "fp_add")}
+
+
+@dataclass(frozen=True)
+class EnergyTable:
+    """Validated energy table: pJ per 32-bit primitive, times ``technology_scale``."""
+
+    name: str
+    int_add: float
+    fp_add: float
+    int_mult: float
+    fp_mult: float
+    register_file: float
+    sram: float
+    dram: float
+    recipes: dict
+    reference_bits: int = 32
+    float_reference_significand_bits: int = 24
+    technology_scale: float = 1.0
+    source: str = "<dict>"
+
+    def scaled(self, factor: float) -> EnergyTable:
+        """Copy with every energy multiplied by ``factor`` (technology scaling)."""
+        if factor == 1.0:
+            return self
+        vals = {k: getattr(self, k) * factor for k in _COMPONENTS}
+        return EnergyTable(name=self.name, recipes=self.recipes, reference_bits=self.reference_bits,
+                           float_reference_significand_bits=self.float_reference_significand_bits,
+                           technology_scale=self.technology_scale * factor, source=self.source, **vals)
+
+    # -- primitive energies (pJ) ----------------------------------------------------------------
+    def int_add_pj(self, bits: float) -> float:
+        return self.int_add * bits / self.reference_bits
+
+    def fp_add_pj(self, fmt: FormatInfo) -> float:
+        return self.fp_add * fmt.significand_bits / self.float_reference_significand_bits
+
+    def mult_pj(self, a: FormatInfo, b: FormatInfo) -> float:
+        if a.kind == "int" and b.kind == "int":
+            return self.int_mult * a.bits * b.bits / self.reference_bits ** 2
+        sig = self.float_reference_significand_bits
+        return (self.fp_mult * a.significand_bits * b.significand_bits / sig ** 2
+                + self.int_add_pj(max(a.exponent_bits, b.exponent_bits)))
+
+    def per_bit(self, component: str) -> float:
+        return getattr(self, component) / self.reference_bits
+
+
+def energy_table_from_dict(data: dict, *, source: str = "<dict>") -> EnergyTable:
+    ck = Checker(source)
+    top = ck.mapping(data, "energy", ("version", "name", "description", "technology_scale", "reference_bits",
+                                      "float_reference_significand_bits", "components", "recipes"))
+    comps = ck.mapping(top.get("components"), "energy.components", tuple(_COMPONENTS))
+    vals = {}
+    for comp, action in _COMPONENTS.items():
+        sec = ck.mapping(comps.get(comp), f"energy.components.{comp}", (action,))
+        if comp not in comps:
+            ck.add(f"energy.components.{comp}", "required component is missing")
+        vals[comp] = ck.number(sec, action, f"energy.components.{comp}", 0.0)
+    rec_raw = ck.mapping(top.get("recipes"), "energy.recipes", tuple(_RECIPES) + ("sqrt_iterations",))
+    recipes = {}
+    for name, keys in _RECIPES.items():
+        sec = ck.mapping(rec_raw.get(name), f"energy.recipes.{name}", keys)
+        recipes[name] = {k: ck.integer(sec, k, f"energy.recipes.{name}", 0, minimum=0) for k in keys}
+    recipes["sqrt_iterations"] = ck.integer(rec_raw, "sqrt_iterations", "energy.recipes", 4, minimum=0)
+    scale = ck.number(top, "technology_scale", "energy", 1.0, minimum=0.0, strict=True)
+    ref = ck.integer(top, "reference_bits", "energy", 32)
+    fref = ck.integer(top, "float_reference_significand_bits", "energy", 24)
+    name = ck.string(top, "name", "energy", "energy-table")
+    ck.raise_if_any()
+    table = EnergyTable(name=name, recipes=recipes, reference_bits=ref, float_reference_significand_bits=fref,
+                        source=source, **vals)
+    return table.scaled(scale)
+
+
+_DEFAULT_PATH = Path(__file__).resolve().parent.parent / "data" / "energy_45nm.yaml"
+_CACHE: dict[str, EnergyTable] = {}
+
+
+def load_energy_table(path="default") -> EnergyTable:
+    """Load (and cache) an energy table YAML; ``"default"`` is the lecture's 45 nm table."""
+    key = str(_DEFAULT_PATH if path == "default" else Path(path))
+    if key not in _CACHE:
+        _CACHE[key] = energy_table_from_dict(load_yaml_mapping(key, what="energy"), source=key)
+    return _CACHE[key]
+
+
+@dataclass(frozen=True)
+class EnergyBreakdown:
+    """Energy of one op (or a sum of ops) in pJ, by component; addable."""
+
+    mac: float = 0.0
+    rf: float = 0.0
+    sram_ifmap: float = 0.0
+    sram_weight: float = 0.0
+    sram_ofmap: float = 0.0
+    dram_ifmap: float = 0.0
+    dram_weight: float = 0.0
+    dram_ofmap: float = 0.0
+    requant: float = 0.0
+    norm: float = 0.0
+    vector: float = 0.0
+
+    def __add__(self, other: EnergyBreakdown) -> EnergyBreakdown:
+        return EnergyBreakdown(**{f.name: getattr(self, f.name) + getattr(other, f.name) for f in fields(self)})
+
+    @property
+    def total(self) -> float:
+        return sum(getattr(self, f.name) for f in fields(self))
+
+    def to_dict(self, prefix: str = "energy_", suffix: str = "_pj") -> dict[str, float]:
+        out = {f"{prefix}{f.name}{suffix}": getattr(self, f.name) for f in fields(self)}
+        out[f"{prefix}total{suffix}"] = self.total
+        return out
+
+
+def op_energy(counts, *, a_format: str, w_format: str, accumulator_bits: int, multiplier_bits: int,
+              vector_format: str, table: EnergyTable) -> EnergyBreakdown:
+    """Pure function: energy (pJ) of one op's counts under ``table`` (formulas in the module docstring)."""
+    c = counts
+    a = format_info(a_format)
+    w = format_info(w_format)
+    acc = accumulator_bits
+    mac = c.macs * (table.mult_pj(a, w) + table.int_add_pj(acc))
+    rf = c.macs * (a.bits + w.bits + 2 * acc) * table.per_bit("register_file")
+    sram_bit, dram_bit = table.per_bit("sram"), table.per_bit("dram")
+    final_writes = c.sram_ofmap_writes - c.sram_psum_writes
+    sram_ofmap_bits = final_writes * c.out_bits + (c.sram_psum_writes + c.sram_ofmap_reads) * c.psum_bits
+    dram_ofmap_bits = c.dram_ofmap_writes * c.out_bits + (c.dram_psum_writes + c.dram_psum_reads) * c.psum_bits
+    r = table.recipes["requant"]
+    acc_fmt = FormatInfo(f"int{acc}", acc, acc, "int")
+    mul_fmt = FormatInfo(f"int{multiplier_bits}", multiplier_bits, multiplier_bits, "int")
+    requant_each = (r["multiplies"] * table.mult_pj(acc_fmt, mul_fmt) + r["shift_adds"] * table.int_add_pj(acc)
+                    + (r["adds"] + r["clamp_adds"]) * table.int_add_pj(table.reference_bits))
+    v = format_info(vector_format)
+    fadd, fmul = table.fp_add_pj(v), table.mult_pj(v, v)
+    norm = 0.0
+    if c.norm_elements:
+        (e_add, e_mul), (r_add, r_mul, r_div, r_sqrt) = NORM_RECIPES[c.kind]
+        div = table.recipes["divide"]
+        it = table.recipes["sqrt_iteration"]
+        div_pj = div["fp_mult"] * fmul + div["fp_add"] * fadd
+        sqrt_pj = table.recipes["sqrt_iterations"] * (it["fp_mult"] * fmul + it["fp_add"] * fadd)
+        norm = (c.norm_elements * (e_add * fadd + e_mul * fmul)
+                + c.norm_rows * (r_add * fadd + r_mul * fmul + r_div * div_pj + r_sqrt * sqrt_pj))
+    return EnergyBreakdown(
+        mac=mac, rf=rf,
+        sram_ifmap=c.sram_ifmap_reads * c.ifmap_bits * sram_bit,
+        sram_weight=c.sram_weight_reads * c.weight_bits * sram_bit,
+        sram_ofmap=sram_ofmap_bits * sram_bit,
+        dram_ifmap=c.dram_ifmap_reads * c.ifmap_bits * dram_bit,
+        dram_weight=c.dram_weight_reads * c.weight_bits * dram_bit,
+        dram_ofmap=dram_ofmap_bits * dram_bit,
+        requant=c.requant_elements * requant_each,
+        norm=norm,
+        vector=c.vector_adds * fadd + c.vector_mults * fmul,
+    )

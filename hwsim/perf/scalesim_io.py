@@ -1,0 +1,306 @@
+"""SCALE-Sim 3.0 drop-in: read its ``.cfg`` and topology CSVs, compute its reports with our model.
+
+Inputs
+------
+* Config (``configparser``): ``[architecture_presets]`` ArrayHeight (rows), ArrayWidth (cols),
+  IfmapSramSzkB / FilterSramSzkB / OfmapSramSzkB, Dataflow (os/ws/is); ``[run_presets]``
+  InterfaceBandwidth (CALC or USER). Offsets, request-buffer sizes, ``[layout]`` bank settings
+  are read and ignored (they do not change cycles or counts in CALC mode).
+* Topology CSV, conv mode: ``Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width,
+  Channels, Num Filter, Strides,`` (one stride for both directions; SCALE-Sim's output size is
+  ``ceil((in - filter + stride) / stride)``, no padding). GEMM mode: ``Layer, M, N, K,`` -- note
+  SCALE-Sim's column order M, N, K. Rows end with a trailing comma; an optional sparsity column
+  ``N:M`` is accepted only as ``1:1``. The mode is detected from the header (``M, N, K`` => GEMM)
+  unless given.
+
+Outputs: ``COMPUTE_REPORT.csv`` and ``DETAILED_ACCESS_REPORT.csv`` with SCALE-Sim's header text,
+column meanings and row format (``LayerID, v1, v2, ...,``).
+
+Not modelled (rejected with a ConfigError, or noted): sparsity (``SparsitySupport: true``), custom
+SRAM layouts (``IfmapCustomLayout``/``FilterCustomLayout: True``), Ramulator traces, and USER
+interface-bandwidth stalls (USER mode is accepted; we report SCALE-Sim's CALC-mode schedule with
+zero stalls). ``Total Cycles (incl. prefetch)`` and the DRAM columns need the DRAM replay of
+:mod:`hwsim.perf.scalesim_dram` (``exact_dram=True``); without it they are our own estimates.
+"""
+
+from __future__ import annotations
+
+import configparser
+from dataclasses import dataclass
+from math import ceil
+from pathlib import Path
+
+from hwsim.errors import ConfigError
+from hwsim.perf.timing import compute_cycles, map_gemm, scalesim_utilizations, sram_words
+from hwsim.perf.workload import GemmOp, Workload
+
+COMPUTE_HEADER = ("LayerID, Total Cycles (incl. prefetch), Total Cycles, Stall Cycles, Overall Util %, "
+                  "Mapping Efficiency %, Compute Util %,\n")
+DETAIL_HEADER = ("LayerID, SRAM IFMAP Start Cycle, SRAM IFMAP Stop Cycle, SRAM IFMAP Reads, "
+                 "SRAM Filter Start Cycle, SRAM Filter Stop Cycle, SRAM Filter Reads, "
+                 "SRAM OFMAP Start Cycle, SRAM OFMAP Stop Cycle, SRAM OFMAP Writes, "
+                 "DRAM IFMAP Start Cycle, DRAM IFMAP Stop Cycle, DRAM IFMAP Reads, "
+                 "DRAM Filter Start Cycle, DRAM Filter Stop Cycle, DRAM Filter Reads, "
+                 "DRAM OFMAP Start Cycle, DRAM OFMAP Stop Cycle, DRAM OFMAP Writes,\n")
+
+
+@dataclass(frozen=True)
+class ScaleSimConfig:
+    run_name: str
+    rows: int
+    cols: int
+    ifmap_kb: int
+    filter_kb: int
+    ofmap_kb: int
+    dataflow: str
+    bandwidth_mode: str = "CALC"
+    source: str = "<cfg>"
+
+
+def read_config(path) -> ScaleSimConfig:
+    """Parse a SCALE-Sim ``.cfg``; every problem is reported with ``section.key`` and the file."""
+    path = Path(path)
+    cp = configparser.ConfigParser()
+    try:
+        read = cp.read(path, encoding="utf-8")
+    except configparser.Error as exc:
+        raise ConfigError(str(path), [f"cfg: not a valid SCALE-Sim config ({exc})"]) from None
+    if not read:
+        raise FileNotFoundError(f"SCALE-Sim config not found, not {str(path)!r}")
+    problems: list[str] = []
+
+    def get(section, key, default=None):
+        if cp.has_option(section, key):
+            return cp.get(section, key).strip()
+        if default is None:
+            problems.append(f"{section}.{key}: required key is missing")
+        return default
+
+    def positive(section, key):
+        raw = get(section, key)
+        if raw is None:
+            return 1
+        try:
+            value = int(raw)
+        except ValueError:
+            value = 0
+        if value < 1:
+            problems.append(f"{section}.{key}: expected a positive integer, not {raw!r}")
+            return 1
+        return value
+
+    arch = "architecture_presets"
+    df = get(arch, "Dataflow", "")
+    if df not in ("os", "ws", "is"):
+        problems.append(f"{arch}.Dataflow: expected one of ['os', 'ws', 'is'], not {df!r}")
+    bw = get("run_presets", "InterfaceBandwidth", "CALC")
+    if bw not in ("CALC", "USER"):
+        problems.append(f"run_presets.InterfaceBandwidth: expected 'CALC' or 'USER', not {bw!r}")
+    if get("sparsity", "SparsitySupport", "false").lower() == "true":
+        problems.append("sparsity.SparsitySupport: sparsity is not modelled by hwsim, not 'true'")
+    for key in ("IfmapCustomLayout", "FilterCustomLayout"):
+        if get("layout", key, "False").lower() == "true":
+            problems.append(f"layout.{key}: custom SRAM layouts are not modelled by hwsim, not 'True'")
+    if get("run_presets", "UseRamulatorTrace", "False").lower() == "true":
+        problems.append("run_presets.UseRamulatorTrace: Ramulator traces are not modelled by hwsim, not 'True'")
+    cfg = ScaleSimConfig(run_name=get("general", "run_name", path.stem), rows=positive(arch, "ArrayHeight"),
+                         cols=positive(arch, "ArrayWidth"), ifmap_kb=positive(arch, "IfmapSramSzkB"),
+                         filter_kb=positive(arch, "FilterSramSzkB"), ofmap_kb=positive(arch, "OfmapSramSzkB"),
+                         dataflow=df, bandwidth_mode=bw, source=str(path))
+    if problems:
+        raise ConfigError(str(path), problems)
+    return cfg
+
+
+@dataclass(frozen=True)
+class TopologyLayer:
+    """One SCALE-Sim layer in conv terms (GEMM rows are converted as SCALE-Sim does)."""
+
+    name: str
+    ifmap_h: int
+    ifmap_w: int
+    filter_h: int
+    filter_w: int
+    channels: int
+    num_filters: int
+    stride_h: int = 1
+    stride_w: int = 1
+
+    @property
+    def ofmap_h(self) -> int:
+        return ceil((self.ifmap_h - self.filter_h + self.stride_h) / self.stride_h)
+
+    @property
+    def ofmap_w(self) -> int:
+        return ceil((self.ifmap_w - self.filter_w + self.stride_w) / self.stride_w)
+
+    @property
+    def mnk(self) -> tuple[int, int, int]:
+        """``(M, K, N)``: output pixels, window size, filters."""
+        return (self.ofmap_h * self.ofmap_w, self.filter_h * self.filter_w * self.channels, self.num_filters)
+
+
+@dataclass(frozen=True)
+class Topology:
+    name: str
+    mode: str
+    layers: tuple[TopologyLayer, ...]
+
+    def to_workload(self) -> Workload:
+        ops = []
+        for layer in self.layers:
+            m, k, n = layer.mnk
+            ops.append(GemmOp(name=layer.name, m=m, k=k, n=n, kind="gemm" if self.mode == "gemm" else "conv"))
+        return Workload(self.name, tuple(ops))
+
+
+def read_topology(path, mode: str | None = None) -> Topology:
+    """Read a SCALE-Sim topology CSV (``mode`` ``"conv"``/``"gemm"``, or detected from the header)."""
+    path = Path(path)
+    lines = [ln.strip() for ln in path.read_text(encoding="utf-8").splitlines()]
+    lines = [ln for ln in lines if ln]
+    if not lines:
+        raise ConfigError(str(path), ["topology: file is empty"])
+    header = [h.strip().lower() for h in lines[0].split(",")]
+    if mode is None:
+        mode = "gemm" if header[1:4] == ["m", "n", "k"] else "conv"
+    if mode not in ("conv", "gemm"):
+        raise ValueError(f"topology mode must be 'conv' or 'gemm', not {mode!r}")
+    problems, layers = [], []
+    for lineno, line in enumerate(lines[1:], start=2):
+        cells = [c.strip() for c in line.split(",")]
+        if cells and cells[-1] == "":
+            cells = cells[:-1]  # SCALE-Sim rows end with a trailing comma
+        where = f"line {lineno}"
+        need = 4 if mode == "gemm" else 8
+        if len(cells) < need or len(cells) > need + 1:
+            cols = "Layer, M, N, K" if mode == "gemm" else "name, ifmap h/w, filter h/w, channels, filters, stride"
+            problems.append(f"{where}: expected {need} columns ({cols}) and an optional N:M, not {len(cells)}")
+            continue
+        if len(cells) == need + 1 and cells[-1].replace(" ", "") != "1:1":
+            problems.append(f"{where}: sparsity ratios are not modelled; expected '1:1', not {cells[-1]!r}")
+            continue
+        try:
+            nums = [int(c) for c in cells[1:need]]
+        except ValueError:
+            problems.append(f"{where}: expected integers after the layer name, not {cells[1:need]!r}")
+            continue
+        if any(v < 1 for v in nums):
+            problems.append(f"{where}: sizes must be positive integers, not {nums!r}")
+            continue
+        if mode == "gemm":
+            m, n, k = nums
+            layer = TopologyLayer(cells[0], m, k, 1, k, 1, n)
+        else:
+            ih, iw, fh, fw, ch, nf, st = nums
+            if fh > ih or fw > iw:
+                problems.append(f"{where}: filter {fh}x{fw} larger than the ifmap {ih}x{iw}, not allowed")
+                continue
+            layer = TopologyLayer(cells[0], ih, iw, fh, fw, ch, nf, st, st)
+        layers.append(layer)
+    if problems:
+        raise ConfigError(str(path), problems)
+    if not layers:
+        raise ConfigError(str(path), ["topology: no layers after the header"])
+    return Topology(path.stem, mode, tuple(layers))
+
+
+def _first_last_rows(df: str, operand: str, r: int, c: int, t: int, ru: int, cu: int) -> tuple[int, int]:
+    """First and last demand-matrix row (within one fold) holding a request of ``operand``.
+
+    ``ru``/``cu`` are the array rows/cols the fold uses. Derived from SCALE-Sim's demand matrices:
+    skewed tiles put element ``(t, j)`` on row ``offset + t + j``; flipped stationary tiles occupy
+    rows ``R - ru .. R - 1``.
+    """
+    if df == "os":
+        table = {"ifmap": (0, t - 1 + ru - 1), "weight": (0, t - 1 + cu - 1),
+                 "ofmap": (t - 1 + r - ru, t - 1 + r - 1 + cu - 1)}
+    elif df == "ws":
+        table = {"ifmap": (r, r + t - 1 + ru - 1), "weight": (r - ru, r - 1),
+                 "ofmap": (2 * r - 1, 2 * r - 1 + t - 1 + cu - 1)}
+    else:
+        table = {"ifmap": (r - ru, r - 1), "weight": (r, r + t - 1 + ru - 1),
+                 "ofmap": (2 * r - 1, 2 * r - 1 + t - 1 + cu - 1)}
+    return table[operand]
+
+
+def layer_report(layer: TopologyLayer, cfg: ScaleSimConfig, *, exact_dram: bool = True) -> dict:
+    """SCALE-Sim's compute-report and detailed-access-report items for one layer."""
+    m, k, n = layer.mnk
+    fm = map_gemm(m, k, n, cfg.rows, cfg.cols, cfg.dataflow)
+    cycles = compute_cycles(fm, "scalesim")
+    words = sram_words(fm, m, k, n, "scalesim")
+    mapping, compute_util = scalesim_utilizations(fm)
+    span = fm.preload + fm.t + fm.rows + fm.cols - 2
+    r_last = fm.sr - (fm.row_folds - 1) * fm.rows
+    c_last = fm.sc - (fm.col_folds - 1) * fm.cols
+    out = {"name": layer.name, "m": m, "k": k, "n": n, "total_cycles": cycles, "stall_cycles": 0,
+           "overall_util": m * k * n * 100 / (cycles * cfg.rows * cfg.cols),
+           "mapping_eff": mapping * 100, "compute_util": compute_util * 100,
+           "sram_ifmap_reads": words["ifmap_reads"], "sram_filter_reads": words["weight_reads"],
+           "sram_ofmap_writes": words["ofmap_writes"]}
+    for operand, key, lat in (("ifmap", "ifmap", 1), ("weight", "filter", 1), ("ofmap", "ofmap", 0)):
+        first, _ = _first_last_rows(cfg.dataflow, operand, fm.rows, fm.cols, fm.t, min(fm.rows, fm.sr),
+                                    min(fm.cols, fm.sc))
+        _, last = _first_last_rows(cfg.dataflow, operand, fm.rows, fm.cols, fm.t, r_last, c_last)
+        out[f"sram_{key}_start"] = first + lat
+        out[f"sram_{key}_stop"] = (fm.folds - 1) * span + last + lat
+    if exact_dram:
+        from hwsim.perf.scalesim_dram import dram_report
+
+        out.update(dram_report(layer, cfg))
+    else:
+        out.update(_dram_estimate(m, k, n, fm, cfg, cycles))
+    out["total_cycles_incl_prefetch"] = int(out["dram_ofmap_stop"] - min(out["dram_ifmap_start"],
+                                                                          out["dram_filter_start"]))
+    return out
+
+
+def _dram_estimate(m, k, n, fm, cfg, cycles) -> dict:
+    """Analytic DRAM words when the replay is skipped: each operand once per epoch of reuse.
+
+    An operand re-read across folds is fetched again for every fold when its footprint exceeds
+    SCALE-Sim's working window (half the SRAM), else once. Start/stop cycles are approximate.
+    """
+    out = {}
+    for operand, key, words, kb, missing in (("ifmap", "ifmap", m * k, cfg.ifmap_kb, "N"),
+                                             ("weight", "filter", k * n, cfg.filter_kb, "M")):
+        refetch = fm.folds_of(missing)
+        reads = words if words <= kb * 1024 * 0.5 else words * refetch
+        out[f"dram_{key}_reads"] = reads
+        pre = ceil(min(reads, kb * 1024 * 0.5) / 10)
+        out[f"dram_{key}_start"] = -1 - pre
+        out[f"dram_{key}_stop"] = cycles
+    out["dram_ofmap_writes"] = m * n * fm.folds_of("K")
+    out["dram_ofmap_start"] = 0
+    out["dram_ofmap_stop"] = cycles
+    return out
+
+
+def _fmt(x) -> str:
+    return str(x)
+
+
+def write_reports(out_dir, cfg: ScaleSimConfig, topo: Topology, *, exact_dram: bool = True) -> list[dict]:
+    """Write ``COMPUTE_REPORT.csv`` and ``DETAILED_ACCESS_REPORT.csv``; return the per-layer dicts."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    reports = [layer_report(layer, cfg, exact_dram=exact_dram) for layer in topo.layers]
+    with open(out / "COMPUTE_REPORT.csv", "w", encoding="utf-8") as fh:
+        fh.write(COMPUTE_HEADER)
+        for lid, r in enumerate(reports):
+            items = [r["total_cycles_incl_prefetch"], r["total_cycles"], r["stall_cycles"], r["overall_util"],
+                     r["mapping_eff"], r["compute_util"]]
+            fh.write(f"{lid}, " + ", ".join(_fmt(x) for x in items) + ",\n")
+    with open(out / "DETAILED_ACCESS_REPORT.csv", "w", encoding="utf-8") as fh:
+        fh.write(DETAIL_HEADER)
+        for lid, r in enumerate(reports):
+            items = []
+            for key in ("ifmap", "filter", "ofmap"):
+                verb = "writes" if key == "ofmap" else "reads"
+                items += [r[f"sram_{key}_start"], r[f"sram_{key}_stop"], r[f"sram_{key}_{verb}"]]
+            for key in ("ifmap", "filter", "ofmap"):
+                verb = "writes" if key == "ofmap" else "reads"
+                items += [r[f"dram_{key}_start"], r[f"dram_{key}_stop"], r[f"dram_{key}_{verb}"]]
+            fh.write(f"{lid}, " + ", ".join(_fmt(x) for x in items) + ",\n")
+    return reports

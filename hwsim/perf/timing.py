@@ -1,0 +1,337 @@
+"""Cycle-approximate model of a systolic MAC array with SRAM/DRAM traffic: one parameterised model.
+
+Mapping (one table instead of one class per dataflow)
+-----------------------------------------------------
+A GEMM ``A[M,K] @ B[K,N] = O[M,N]`` is mapped onto an ``R x C`` array by assigning each GEMM
+dimension a role: two are *spatial* (array rows, array columns) and one is *temporal* (streamed
+through the array, one index per cycle)::
+
+    dataflow   rows (Sr)   cols (Sc)   temporal (T)   stationary operand
+    os         M           N           K              ofmap (accumulators)
+    ws         K           N           M              weight
+    is         K           M           N              ifmap
+
+``row_folds = ceil(Sr/R)``, ``col_folds = ceil(Sc/C)``, ``folds = row_folds * col_folds`` (column
+folds outer, row folds inner, as SCALE-Sim orders them).
+
+SRAM traffic (words). Each operand spans two of ``M, K, N``; it is read again for every fold of the
+dimension it lacks when that dimension is spatial (a temporal dimension costs no re-read)::
+
+    ifmap reads  = M*K * folds(N)      weight reads = K*N * folds(M)      ofmap writes = M*N * folds(K)
+
+with ``folds(d) = row_folds`` / ``col_folds`` if ``d`` is mapped to rows / columns, else 1.
+For ws/is the ofmap writes of ``folds(K) > 1`` are partial sums; the physical model also reads
+them back (``sram_ofmap_reads = (folds(K) - 1) * M*N``); SCALE-Sim counts no ofmap reads.
+SCALE-Sim's OS mode adds ``R + C`` ofmap writes per fold (it counts the flipped tile's
+``rows + cols``): reproduced in ``scalesim`` mode only.
+
+Compute cycles
+--------------
+Per fold a stationary input (ws/is) is first shifted in (``preload = R`` cycles, 0 for os), then
+``T`` temporal steps enter, and the last result leaves after the skew ``(R - 1) + (C - 1)``::
+
+    scalesim:   cycles = folds * (preload + T + R + C - 2) - 1
+    pipelined:  cycles = preload + folds * max(T, R) + R + C - 2 + drain,   drain = R for os else 0
+
+``scalesim`` is SCALE-Sim 3.0's schedule (each fold drains completely before the next starts; the
+``-1`` is its last cycle index). ``pipelined`` is a double-buffered array: the next fold's weights
+(ws/is) or the previous fold's accumulators (os) move during the current fold's ``T`` streaming
+cycles, so fill and drain overlap and only ``max(T, R)`` cycles per fold remain.
+
+DRAM traffic and stalls
+-----------------------
+The fold loops run column folds outside, row folds inside. An input operand whose missing
+dimension is the *outer* loop must stay resident whole between outer iterations; if its missing
+dimension is the *inner* loop only its outer block (``R`` or ``C`` wide) must stay. If that
+working set fits the operand's buffer (half of it when double buffered) the operand is read from
+DRAM once, otherwise once per fold of its missing dimension. The ofmap tile accumulated across
+``folds(K)`` is written once (output format) if it fits, else every partial sum is spilled and
+re-read at accumulator width. ``dram_cycles = bytes / bandwidth``; with double buffering
+``total = max(compute, dram, sram) + latency + first tile``, without it ``compute + dram + latency``.
+SRAM port limits add ``max(0, words / bandwidth_words_per_cycle - compute)`` cycles.
+Requant (``ceil(outputs/lanes)``) overlaps the array drain; only its ``latency`` and any excess are
+added. Norm and vector ops run on their units: ``passes*rows*ceil(cols/lanes) + latency`` and
+``ceil(elements*ops_per_element/lanes) + latency``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hwsim.perf.arch import ArchSpec
+from hwsim.perf.format_info import format_info
+from hwsim.perf.workload import NORM_RECIPES, VECTOR_RECIPES, GemmOp, NormOp, VectorOp
+
+#: dataflow -> (dimension on rows, dimension on cols, temporal dimension, stationary operand)
+DATAFLOW_ROLES = {
+    "os": ("M", "N", "K", "ofmap"),
+    "ws": ("K", "N", "M", "weight"),
+    "is": ("K", "M", "N", "ifmap"),
+}
+#: the GEMM dimension each operand lacks
+MISSING_DIM = {"ifmap": "N", "weight": "M", "ofmap": "K"}
+
+
+def _cdiv(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+@dataclass(frozen=True)
+class FoldMapping:
+    """Spatial/temporal sizes and folds of one GEMM on one array."""
+
+    rows: int
+    cols: int
+    dataflow: str
+    sr: int
+    sc: int
+    t: int
+    row_folds: int
+    col_folds: int
+
+    @property
+    def folds(self) -> int:
+        return self.row_folds * self.col_folds
+
+    @property
+    def preload(self) -> int:
+        return self.rows if DATAFLOW_ROLES[self.dataflow][3] != "ofmap" else 0
+
+    def folds_of(self, dim: str) -> int:
+        r, c, _, _ = DATAFLOW_ROLES[self.dataflow]
+        return self.row_folds if dim == r else self.col_folds if dim == c else 1
+
+    def is_outer(self, dim: str) -> bool:
+        return DATAFLOW_ROLES[self.dataflow][1] == dim
+
+
+def map_gemm(m: int, k: int, n: int, rows: int, cols: int, dataflow: str) -> FoldMapping:
+    """Assign ``M, K, N`` to array rows, columns and time for ``dataflow`` and count folds."""
+    dims = {"M": m, "K": k, "N": n}
+    r, c, t, _ = DATAFLOW_ROLES[dataflow]
+    sr, sc = dims[r], dims[c]
+    return FoldMapping(rows, cols, dataflow, sr, sc, dims[t], _cdiv(sr, rows), _cdiv(sc, cols))
+
+
+def compute_cycles(fm: FoldMapping, mode: str) -> int:
+    """Array cycles of one GEMM (see module docstring for both formulas)."""
+    r, c = fm.rows, fm.cols
+    if mode == "scalesim":
+        return fm.folds * (fm.preload + fm.t + r + c - 2) - 1
+    drain = r if fm.dataflow == "os" else 0
+    return fm.preload + fm.folds * max(fm.t, r) + r + c - 2 + drain
+
+
+def sram_words(fm: FoldMapping, m: int, k: int, n: int, mode: str) -> dict[str, int]:
+    """SRAM reads/writes in words: ``ifmap_reads, weight_reads, ofmap_writes, ofmap_reads``."""
+    kf = fm.folds_of("K")
+    out = {
+        "ifmap_reads": m * k * fm.folds_of("N"),
+        "weight_reads": k * n * fm.folds_of("M"),
+        "ofmap_writes": m * n * kf,
+        "ofmap_reads": 0 if mode == "scalesim" else m * n * (kf - 1),
+    }
+    if mode == "scalesim" and fm.dataflow == "os":
+        out["ofmap_writes"] += fm.folds * (fm.rows + fm.cols)
+    return out
+
+
+def scalesim_utilizations(fm: FoldMapping) -> tuple[float, float]:
+    """SCALE-Sim's (mapping efficiency, compute utilization), fractions averaged over folds.
+
+    Mapping efficiency of a fold is ``used_rows*used_cols/(R*C)``; compute utilization is
+    ``used_rows*used_cols*T / (R*C*span)`` where SCALE-Sim's span is the fold's demand-matrix rows +
+    columns - 1: ``preload + T + R + C - 2`` plus ``C - 1`` for ws/is.
+    """
+    rc = fm.rows * fm.cols
+    span = fm.preload + fm.t + fm.rows + fm.cols - 2 + (fm.cols - 1 if fm.preload else 0)
+    used = fm.sr * fm.sc / (fm.folds * rc)
+    return used, used * fm.t / span
+
+
+@dataclass
+class OpCounts:
+    """Everything the model counts for one op (all ``count`` repetitions included).
+
+    Word counts are per operand; ``*_bits`` give the width of one word of that stream.
+    """
+
+    name: str
+    kind: str
+    m: int = 0
+    k: int = 0
+    n: int = 0
+    count: int = 1
+    macs: int = 0
+    elements: int = 0
+    row_folds: int = 0
+    col_folds: int = 0
+    compute_cycles: int = 0
+    stall_cycles: int = 0
+    total_cycles: int = 0
+    mapping_efficiency: float = 0.0
+    sram_ifmap_reads: int = 0
+    sram_weight_reads: int = 0
+    sram_ofmap_writes: int = 0
+    sram_ofmap_reads: int = 0
+    dram_ifmap_reads: int = 0
+    dram_weight_reads: int = 0
+    dram_ofmap_writes: int = 0
+    dram_psum_writes: int = 0
+    dram_psum_reads: int = 0
+    requant_elements: int = 0
+    norm_elements: int = 0
+    norm_rows: int = 0
+    vector_adds: int = 0
+    vector_mults: int = 0
+    sram_psum_writes: int = 0
+    ifmap_bits: float = 8
+    weight_bits: float = 8
+    psum_bits: float = 32
+    out_bits: float = 8
+
+    def dram_bytes(self) -> float:
+        return (self.dram_ifmap_reads * self.ifmap_bits + self.dram_weight_reads * self.weight_bits
+                + self.dram_ofmap_writes * self.out_bits
+                + (self.dram_psum_writes + self.dram_psum_reads) * self.psum_bits) / 8
+
+
+def _capacity_bits(arch: ArchSpec, operand: str) -> float:
+    buf = arch.buffers.of(operand)
+    return buf.size_bits * (0.5 if arch.buffers.double_buffered else 1.0)
+
+
+def _dram_traffic(arch: ArchSpec, fm: FoldMapping, op: GemmOp, c: OpCounts) -> None:
+    m, k, n = op.m, op.k, op.n
+    sizes = {"ifmap": (m * k, {"M": m, "K": k}, c.ifmap_bits), "weight": (k * n, {"K": k, "N": n}, c.weight_bits)}
+    for operand, (words, dims, bits) in sizes.items():
+        missing = MISSING_DIM[operand]
+        refetch = fm.folds_of(missing)
+        if refetch > 1:
+            # working set: whole operand if the missing dim is the outer loop, else its outer block
+            outer_dim = DATAFLOW_ROLES[fm.dataflow][1]
+            if fm.is_outer(missing):
+                ws_words = words
+            else:
+                ws_words = words // dims[outer_dim] * min(dims[outer_dim], fm.cols)
+            if ws_words * bits <= _capacity_bits(arch, operand):
+                refetch = 1
+        setattr(c, f"dram_{operand}_reads", words * refetch)
+    kf = fm.folds_of("K")
+    tile = m * n if fm.is_outer("K") else m * n // fm.sc * min(fm.sc, fm.cols)
+    c.dram_ofmap_writes = m * n
+    if kf > 1 and tile * c.psum_bits > _capacity_bits(arch, "ofmap"):
+        c.dram_psum_writes = m * n * (kf - 1)
+        c.dram_psum_reads = m * n * (kf - 1)
+
+
+def _finish_cycles(arch: ArchSpec, c: OpCounts, first_tile_bytes: float, extra: int) -> None:
+    """Combine compute, SRAM-port, DRAM and unit cycles into stall and total cycles."""
+    bufs = arch.buffers
+    sram = max(c.sram_ifmap_reads / bufs.ifmap.bandwidth_words_per_cycle,
+               c.sram_weight_reads / bufs.weight.bandwidth_words_per_cycle,
+               (c.sram_ofmap_writes + c.sram_ofmap_reads) / bufs.ofmap.bandwidth_words_per_cycle)
+    dram_bytes = c.dram_bytes()
+    bw = arch.dram.bandwidth_bytes_per_cycle
+    dram = dram_bytes / bw
+    latency = arch.dram.latency_cycles if dram_bytes else 0
+    busy = c.compute_cycles + extra
+    if bufs.double_buffered:
+        total = max(busy, sram, dram) + latency + min(first_tile_bytes, dram_bytes) / bw
+    else:
+        total = max(busy, sram) + dram + latency
+    total = int(-(-total // 1))
+    c.total_cycles = max(total, c.compute_cycles)
+    c.stall_cycles = c.total_cycles - c.compute_cycles
+
+
+def gemm_counts(arch: ArchSpec, op: GemmOp, mode: str | None = None) -> OpCounts:
+    """Counts and cycles of one GEMM op (``op.count`` repetitions) on ``arch``."""
+    mode = mode or arch.timing_mode
+    a = format_info(arch.pe.activation_format)
+    w = a if op.b_is_activation else format_info(arch.pe.weight_format)
+    o = format_info(arch.pe.output_format)
+    fm = map_gemm(op.m, op.k, op.n, arch.array.rows, arch.array.cols, arch.array.dataflow)
+    c = OpCounts(name=op.name, kind=op.kind, m=op.m, k=op.k, n=op.n, count=op.count, macs=op.macs,
+                 row_folds=fm.row_folds, col_folds=fm.col_folds,
+                 ifmap_bits=a.storage_bits, weight_bits=w.storage_bits, psum_bits=arch.pe.accumulator_bits,
+                 out_bits=o.storage_bits)
+    c.compute_cycles = compute_cycles(fm, mode)
+    c.mapping_efficiency = scalesim_utilizations(fm)[0]
+    for key, words in sram_words(fm, op.m, op.k, op.n, mode).items():
+        setattr(c, f"sram_{key}", words)
+    c.sram_psum_writes = op.m * op.n * (fm.folds_of("K") - 1)
+    _dram_traffic(arch, fm, op, c)
+    c.requant_elements = op.m * op.n
+    rq = arch.requant
+    requant_extra = rq.latency + max(0, _cdiv(op.m * op.n, rq.lanes) - c.compute_cycles)
+    first = (min(op.k, fm.rows) * min(op.n, fm.cols) * c.weight_bits
+             + min(op.m, fm.rows) * min(op.k, fm.rows) * c.ifmap_bits) / 8
+    _finish_cycles(arch, c, first, requant_extra)
+    return _repeat(c, op.count)
+
+
+def _repeat(c: OpCounts, count: int) -> OpCounts:
+    if count == 1:
+        return c
+    for key in ("compute_cycles", "stall_cycles", "total_cycles", "sram_ifmap_reads", "sram_weight_reads",
+                "sram_ofmap_writes", "sram_ofmap_reads", "sram_psum_writes", "dram_ifmap_reads", "dram_weight_reads",
+                "dram_ofmap_writes", "dram_psum_writes", "dram_psum_reads", "requant_elements",
+                "norm_elements", "norm_rows", "vector_adds", "vector_mults", "elements"):
+        setattr(c, key, getattr(c, key) * count)
+    return c
+
+
+def _resident_traffic(arch: ArchSpec, c: OpCounts, elements: int, bits: int, reads: int) -> None:
+    """SRAM/DRAM words of a unit op over ``elements`` activations: DRAM only if they do not fit."""
+    c.sram_ifmap_reads = reads
+    c.sram_ofmap_writes = elements
+    if elements * bits > _capacity_bits(arch, "ifmap"):
+        c.dram_ifmap_reads = elements
+        c.dram_ofmap_writes = elements
+
+
+def norm_counts(arch: ArchSpec, op: NormOp) -> OpCounts:
+    """LayerNorm/RMSNorm on the norm unit: ``passes`` sweeps of ``ceil(cols/lanes)`` per row."""
+    a = format_info(arch.pe.activation_format)
+    unit = arch.layernorm
+    c = OpCounts(name=op.name, kind=op.kind, m=op.rows, n=op.cols, count=op.count, elements=op.rows * op.cols,
+                 ifmap_bits=a.storage_bits, out_bits=a.storage_bits, psum_bits=arch.pe.accumulator_bits)
+    c.compute_cycles = unit.passes * op.rows * _cdiv(op.cols, unit.lanes) + unit.latency
+    c.norm_elements = c.elements
+    c.norm_rows = op.rows
+    _resident_traffic(arch, c, c.elements, a.storage_bits, c.elements * unit.passes)
+    _finish_cycles(arch, c, 0.0, 0)
+    return _repeat(c, op.count)
+
+
+def vector_counts(arch: ArchSpec, op: VectorOp) -> OpCounts:
+    """Softmax / element-wise op on the vector unit: one add or multiply per lane per cycle."""
+    a = format_info(arch.pe.activation_format)
+    unit = arch.vector
+    adds, mults = VECTOR_RECIPES[op.kind]
+    c = OpCounts(name=op.name, kind=op.kind, m=op.elements, count=op.count, elements=op.elements,
+                 ifmap_bits=a.storage_bits, out_bits=a.storage_bits, psum_bits=arch.pe.accumulator_bits)
+    c.compute_cycles = _cdiv(op.elements * (adds + mults), unit.lanes) + unit.latency
+    c.vector_adds = op.elements * adds
+    c.vector_mults = op.elements * mults
+    reads = op.elements * (2 if op.kind in ("add", "mul") else 1)
+    _resident_traffic(arch, c, op.elements, a.storage_bits, reads)
+    _finish_cycles(arch, c, 0.0, 0)
+    return _repeat(c, op.count)
+
+
+def op_counts(arch: ArchSpec, op, mode: str | None = None) -> OpCounts:
+    """Dispatch on the op type."""
+    if isinstance(op, GemmOp):
+        return gemm_counts(arch, op, mode)
+    if isinstance(op, NormOp):
+        if op.kind not in NORM_RECIPES:
+            raise ValueError(f"op {op.name!r}: norm kind must be one of {sorted(NORM_RECIPES)}, not {op.kind!r}")
+        return norm_counts(arch, op)
+    if isinstance(op, VectorOp):
+        if op.kind not in VECTOR_RECIPES:
+            raise ValueError(f"op {op.name!r}: vector kind must be one of {sorted(VECTOR_RECIPES)}, "
+                             f"not {op.kind!r}")
+        return vector_counts(arch, op)
+    raise TypeError(f"expected a GemmOp, NormOp or VectorOp, not {op!r}")

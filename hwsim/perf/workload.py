@@ -1,0 +1,281 @@
+"""Workloads: GEMM, convolution (lowered to GEMM), LayerNorm/RMSNorm, softmax and element-wise ops.
+
+YAML schema::
+
+    version: 1
+    name: minilm-l6-gemms
+    ops:
+      - {name: q_proj, type: gemm, m: 128, k: 384, n: 384, count: 6}
+      - {name: scores, type: gemm, m: 128, k: 32, n: 128, count: 72, b_is_activation: true}
+      - {name: conv1, type: conv, in_h: 224, in_w: 224, in_channels: 3, out_channels: 64,
+         kernel: 7, stride: 2, padding: 3, dilation: 1, groups: 1, batch: 1}
+      - {name: ln1, type: layernorm, rows: 128, cols: 384}       # or rmsnorm
+      - {name: attn_softmax, type: softmax, rows: 1536, cols: 128}
+      - {name: ffn_gelu, type: gelu, elements: 196608}           # gelu, silu, add, mul, relu, elementwise
+
+``count`` repeats an op back to back (layers, heads). A convolution becomes ``groups`` GEMMs of
+``M = batch*out_h*out_w``, ``K = kh*kw*in_channels/groups``, ``N = out_channels/groups`` with
+``out = floor((in + 2*padding - dilation*(k-1) - 1) / stride) + 1`` (PyTorch's rule).
+SCALE-Sim topology CSVs are read by :mod:`hwsim.perf.scalesim_io`.
+
+Vector-unit work per element (``VECTOR_RECIPES``) is counted in floating-point adds and multiplies:
+softmax = max-compare, subtract, exp (4 mult + 4 add polynomial), sum, reciprocal multiply;
+GELU (tanh form) = 4 mult + 2 add + tanh (4 mult + 4 add); SiLU = exp polynomial + add + multiply.
+LayerNorm per element: mean add, subtract, square (mult), variance add, scale (mult), shift (add)
+plus per row one divide and a ``sqrt`` (Newton iterations); RMSNorm drops the mean and subtract.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from math import floor
+from pathlib import Path
+
+from hwsim.perf.config_checks import Checker, load_yaml_mapping
+
+#: Floating-point ops per element of each vector-unit kind: (adds, multiplies).
+VECTOR_RECIPES: dict[str, tuple[int, int]] = {
+    "softmax": (7, 5),
+    "gelu": (6, 8),
+    "silu": (5, 5),
+    "add": (1, 0),
+    "mul": (0, 1),
+    "relu": (1, 0),
+    "elementwise": (1, 0),
+}
+#: LayerNorm/RMSNorm ops: per element (adds, mults), per row (adds, mults, divides, sqrt).
+NORM_RECIPES: dict[str, tuple[tuple[int, int], tuple[int, int, int, int]]] = {
+    "layernorm": ((3, 2), (2, 1, 1, 1)),
+    "rmsnorm": ((1, 2), (1, 1, 1, 1)),
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class GemmOp:
+    """``count`` x (A[M,K] @ B[K,N]); B is a weight unless ``b_is_activation``."""
+
+    name: str
+    m: int
+    k: int
+    n: int
+    count: int = 1
+    b_is_activation: bool = False
+    kind: str = "gemm"
+
+    @property
+    def macs(self) -> int:
+        return self.m * self.k * self.n * self.count
+
+
+@dataclass(frozen=True, kw_only=True)
+class NormOp:
+    """LayerNorm or RMSNorm over ``rows`` rows of ``cols`` elements."""
+
+    name: str
+    kind: str
+    rows: int
+    cols: int
+    count: int = 1
+
+    @property
+    def elements(self) -> int:
+        return self.rows * self.cols * self.count
+
+    @property
+    def macs(self) -> int:
+        return 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class VectorOp:
+    """Softmax (row-wise) or element-wise op on ``elements`` elements in the vector unit."""
+
+    name: str
+    kind: str
+    elements: int
+    count: int = 1
+
+    @property
+    def total_elements(self) -> int:
+        return self.elements * self.count
+
+    @property
+    def macs(self) -> int:
+        return 0
+
+
+Op = GemmOp | NormOp | VectorOp
+
+
+@dataclass(frozen=True)
+class Workload:
+    name: str
+    ops: tuple
+
+    def __len__(self) -> int:
+        return len(self.ops)
+
+
+def conv_to_gemm(*, name: str, in_h: int, in_w: int, in_channels: int, out_channels: int, kernel,
+                 stride=1, padding=0, dilation=1, groups: int = 1, batch: int = 1) -> GemmOp:
+    """Lower a 2-D convolution to ``groups`` GEMMs (im2col); see the module docstring."""
+    kh, kw = _pair(kernel)
+    sh, sw = _pair(stride)
+    ph, pw = _pair(padding)
+    dh, dw = _pair(dilation)
+    out_h = floor((in_h + 2 * ph - dh * (kh - 1) - 1) / sh) + 1
+    out_w = floor((in_w + 2 * pw - dw * (kw - 1) - 1) / sw) + 1
+    if out_h < 1 or out_w < 1:
+        raise ValueError(f"conv {name!r}: kernel does not fit the padded input, output would be "
+                         f"{out_h}x{out_w}, not a positive size")
+    if in_channels % groups or out_channels % groups:
+        raise ValueError(f"conv {name!r}: channels must be divisible by groups, not {groups!r}")
+    return GemmOp(name=name, m=batch * out_h * out_w, k=kh * kw * in_channels // groups,
+                  n=out_channels // groups, count=groups, kind="conv")
+
+
+def _pair(v):
+    if isinstance(v, (list, tuple)):
+        return int(v[0]), int(v[1])
+    return int(v), int(v)
+
+
+_OP_KEYS = {
+    "gemm": ("name", "type", "m", "k", "n", "count", "b_is_activation"),
+    "conv": ("name", "type", "in_h", "in_w", "in_channels", "out_channels", "kernel", "stride", "padding",
+             "dilation", "groups", "batch", "count"),
+    "layernorm": ("name", "type", "rows", "cols", "count"),
+    "rmsnorm": ("name", "type", "rows", "cols", "count"),
+    "softmax": ("name", "type", "rows", "cols", "elements", "count"),
+}
+for _kind in VECTOR_RECIPES:
+    _OP_KEYS.setdefault(_kind, ("name", "type", "elements", "count"))
+
+
+def _pair_ok(ck: Checker, sec: dict, key: str, path: str, default, minimum: int) -> None:
+    value = sec.get(key, default)
+    items = value if isinstance(value, (list, tuple)) else [value]
+    if len(items) not in (1, 2) or any(isinstance(x, bool) or not isinstance(x, int) or x < minimum
+                                       for x in items):
+        ck.add(f"{path}.{key}", f"expected an integer >= {minimum} or a pair of them, not {value!r}")
+
+
+def _parse_op(ck: Checker, raw, path: str):
+    if not isinstance(raw, dict):
+        ck.add(path, f"expected a mapping, not {raw!r}")
+        return None
+    kind = raw.get("type")
+    if kind not in _OP_KEYS:
+        ck.add(f"{path}.type", f"expected one of {sorted(_OP_KEYS)}, not {kind!r}")
+        return None
+    sec = ck.mapping(raw, path, _OP_KEYS[kind])
+    name = ck.string(sec, "name", path, path.replace("workload.", ""))
+    count = ck.integer(sec, "count", path, 1)
+    if kind == "gemm":
+        b_act = ck.boolean(sec, "b_is_activation", path, False)
+        return GemmOp(name=name, m=ck.integer(sec, "m", path), k=ck.integer(sec, "k", path),
+                      n=ck.integer(sec, "n", path), count=count, b_is_activation=b_act)
+    if kind == "conv":
+        ints = {k: ck.integer(sec, k, path) for k in ("in_h", "in_w", "in_channels", "out_channels")}
+        ints["groups"] = ck.integer(sec, "groups", path, 1)
+        ints["batch"] = ck.integer(sec, "batch", path, 1)
+        _pair_ok(ck, sec, "kernel", path, None, 1)
+        _pair_ok(ck, sec, "stride", path, 1, 1)
+        _pair_ok(ck, sec, "padding", path, 0, 0)
+        _pair_ok(ck, sec, "dilation", path, 1, 1)
+        if ck.problems:
+            return None
+        try:
+            op = conv_to_gemm(name=name, kernel=sec["kernel"], stride=sec.get("stride", 1),
+                              padding=sec.get("padding", 0), dilation=sec.get("dilation", 1), **ints)
+        except ValueError as exc:
+            ck.add(path, str(exc))
+            return None
+        return GemmOp(name=op.name, m=op.m, k=op.k, n=op.n, count=op.count * count, kind="conv")
+    if kind in ("layernorm", "rmsnorm"):
+        return NormOp(name=name, kind=kind, rows=ck.integer(sec, "rows", path),
+                      cols=ck.integer(sec, "cols", path), count=count)
+    if kind == "softmax" and "elements" not in sec:
+        elements = ck.integer(sec, "rows", path) * ck.integer(sec, "cols", path)
+    else:
+        elements = ck.integer(sec, "elements", path)
+    return VectorOp(name=name, kind=kind, elements=elements, count=count)
+
+
+def workload_from_dict(data: dict, *, source: str = "<dict>") -> Workload:
+    """Validate a parsed workload mapping (see module docstring) and build a :class:`Workload`."""
+    ck = Checker(source)
+    top = ck.mapping(data, "workload", ("version", "name", "ops", "description"))
+    if top.get("version", 1) != 1:
+        ck.add("workload.version", f"expected 1, not {top.get('version')!r}")
+    name = ck.string(top, "name", "workload", Path(source).stem if source != "<dict>" else "workload")
+    raw_ops = top.get("ops")
+    if not isinstance(raw_ops, list) or not raw_ops:
+        ck.add("workload.ops", f"expected a non-empty list of ops, not {raw_ops!r}")
+        raw_ops = []
+    ops = [_parse_op(ck, raw, f"workload.ops[{i}]") for i, raw in enumerate(raw_ops)]
+    ck.raise_if_any()
+    return Workload(name, tuple(ops))
+
+
+def load_workload(path) -> Workload:
+    """Read a workload YAML, or a SCALE-Sim topology CSV (``.csv``: conv or GEMM mode, detected)."""
+    path = Path(path)
+    if path.suffix.lower() == ".csv":
+        from hwsim.perf.scalesim_io import read_topology
+
+        return read_topology(path).to_workload()
+    return workload_from_dict(load_yaml_mapping(path, what="workload"), source=str(path))
+
+
+def default_workload() -> Workload:
+    """The packaged default workload (``hwsim/data/default_workload.yaml``)."""
+    return load_workload(Path(__file__).resolve().parent.parent / "data" / "default_workload.yaml")
+
+
+def workload_from_graph(graph) -> Workload:
+    """Convert a :class:`hwsim.graph.Graph` (``graph.to_rows()``) into a :class:`Workload`.
+
+    ``linear``/``conv`` become weight GEMMs, ``matmul`` an activation x activation GEMM repeated
+    ``batch`` times, ``layernorm``/``rmsnorm`` norm ops, ``softmax`` and element-wise kinds vector ops
+    (kinds without a recipe are charged as one add per element); reshape/transpose are dropped.
+    """
+    ops = []
+    for row in graph.to_rows():
+        kind, name = row["kind"], row["name"]
+        if kind in ("linear", "conv", "matmul"):
+            if row["M"] and row["K"] and row["N"]:
+                ops.append(GemmOp(name=name, m=row["M"], k=row["K"], n=row["N"], count=max(1, row["batch"]),
+                                  b_is_activation=kind == "matmul", kind="conv" if kind == "conv" else "gemm"))
+        elif kind in NORM_RECIPES and row["rows"] and row["row_length"]:
+            ops.append(NormOp(name=name, kind=kind, rows=row["rows"], cols=row["row_length"]))
+        elif kind in ("reshape", "transpose"):
+            continue
+        elif row["elements"]:
+            vkind = kind if kind in VECTOR_RECIPES else "elementwise"
+            ops.append(VectorOp(name=name, kind=vkind, elements=row["elements"]))
+    return Workload(getattr(graph, "name", "graph"), tuple(ops))
+
+
+def as_workload(workload) -> Workload:
+    """Accept a :class:`Workload`, a list of ops, a mapping, a path, a Graph or ``None`` (default)."""
+    if workload is None:
+        return default_workload()
+    if isinstance(workload, Workload):
+        return workload
+    if isinstance(workload, (GemmOp, NormOp, VectorOp)):
+        return Workload(workload.name, (workload,))
+    if isinstance(workload, (list, tuple)):
+        return Workload("ops", tuple(workload))
+    if isinstance(workload, dict):
+        return workload_from_dict(workload)
+    if isinstance(workload, (str, Path)):
+        return load_workload(workload)
+    if hasattr(workload, "to_rows"):
+        return workload_from_graph(workload)
+    raise TypeError(f"workload must be a Workload, a list of ops, a mapping, a path or a Graph, "
+                    f"not {workload!r}")
+
+
+__all__ = ["GemmOp", "NormOp", "VectorOp", "Workload", "as_workload", "conv_to_gemm",
+           "default_workload", "load_workload", "workload_from_dict", "workload_from_graph"]
