@@ -121,7 +121,7 @@ class ElementFormat:
             ``True`` (default) clamps out-of-range values and ±Inf to ±max; ``False`` applies the
             format's own overflow behaviour (NaN / Inf code, wrap-around for integers).
         """
-        x = np.asarray(x, dtype=np.float64)
+        x = as_float64(x)
         return self._encode_finite(x, saturate=saturate).astype(self.code_dtype, copy=False)
 
     def check_codes(self, codes, argument: str = "codes") -> np.ndarray:
@@ -201,6 +201,12 @@ class ElementFormat:
 
     def __str__(self) -> str:
         return self.name
+
+
+def as_float64(x) -> np.ndarray:
+    """``x`` as a float64 array; signaling NaNs convert quietly (numpy flags FE_INVALID for them)."""
+    with np.errstate(invalid="ignore"):
+        return np.asarray(x, dtype=np.float64)
 
 
 def _trailing_zeros(n: int) -> int:

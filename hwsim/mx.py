@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hwsim.formats import ElementFormat, FloatFormat, get_format
+from hwsim.formats import ElementFormat, FloatFormat, as_float64, get_format
 
 __all__ = ["MX_FORMATS", "MXFormat", "MXTensor"]
 
@@ -92,7 +92,7 @@ class MXFormat:
 
     def quantize(self, x, axis: int = -1) -> MXTensor:
         """Quantize ``x`` into blocks of ``block_size`` along ``axis``."""
-        x = np.asarray(x, dtype=np.float64)
+        x = as_float64(x)
         if x.ndim == 0:
             raise ValueError(f"{self.name}: x must have at least one dimension, not a scalar {float(x)!r}")
         axis = axis % x.ndim

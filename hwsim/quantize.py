@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hwsim.formats import ElementFormat, get_format
+from hwsim.formats import ElementFormat, as_float64, get_format
 
 __all__ = ["QuantizedTensor", "dequantize", "fake_quantize", "quantize"]
 
@@ -74,7 +74,7 @@ def _reduce(x: np.ndarray, granularity: str, axis: int, group_size: int | None, 
 
 
 def _check(x, fmt, granularity, axis, group_size):
-    x = np.asarray(x, dtype=np.float64)
+    x = as_float64(x)
     if not np.all(np.isfinite(x)):
         raise ValueError("x must be finite to compute a scale, not an array holding NaN/Inf")
     if granularity not in GRANULARITIES:
