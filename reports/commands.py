@@ -9,13 +9,14 @@ def _run(args: argparse.Namespace) -> int:
     from hwsim.reports.run_report import build_report
 
     paths = build_report(args.run_dir, args.out)
-    for name, path in paths.items():
+    for path in paths.values():
         print(f"wrote {path}")
     return 0
 
 
 def _sweep(args: argparse.Namespace) -> int:
     from hwsim.reports.sweep_report import write_sweep
+
     from hwsim.sweep import load_sweep, run_sweep
 
     spec = load_sweep(args.sweep)
