@@ -248,7 +248,11 @@ def layer_report(layer: TopologyLayer, cfg: ScaleSimConfig, *, exact_dram: bool 
     if exact_dram:
         from hwsim.perf.scalesim_dram import dram_report
 
-        out.update(dram_report(layer, cfg))
+        dram = dram_report(layer, cfg)
+        for key in ("ifmap", "filter"):  # exact first/last valid request (conv rows may hold -1 padding)
+            out[f"sram_{key}_start"] = dram.pop(f"sram_{key}_start_exact")
+            out[f"sram_{key}_stop"] = dram.pop(f"sram_{key}_stop_exact")
+        out.update(dram)
     else:
         out.update(_dram_estimate(m, k, n, fm, cfg, cycles))
     out["total_cycles_incl_prefetch"] = int(out["dram_ofmap_stop"] - min(out["dram_ifmap_start"],

@@ -1,0 +1,65 @@
+"""``hwsim run`` and ``hwsim scalesim`` sub-commands (provider module for :mod:`hwsim.cli`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def run_workload(arch=None, workload=None, out_dir=None, *, mode: str | None = None):
+    """Simulate ``workload`` on ``arch`` (paths, objects or ``None`` for the packaged defaults).
+
+    Writes ``per_op.csv``, ``per_op.json`` and ``summary.json`` into ``out_dir`` when given and
+    returns the :class:`~hwsim.perf.results.RunResult`. This is the workload path of ``hwsim run``.
+    """
+    from hwsim.perf.api import simulate
+
+    result = simulate(workload, arch, mode=mode)
+    if out_dir is not None:
+        result.write(out_dir)
+    return result
+
+
+def _run(args) -> int:
+    result = run_workload(args.arch, args.workload, args.out, mode=args.mode)
+    print(result.summary_text())
+    if args.out:
+        print(f"wrote {Path(args.out) / 'per_op.csv'}, per_op.json, summary.json")
+    return 0
+
+
+def _scalesim(args) -> int:
+    from hwsim.perf.scalesim_io import read_config, read_topology, write_reports
+
+    cfg = read_config(args.config)
+    topo = read_topology(args.topology, mode=args.mode)
+    reports = write_reports(args.out, cfg, topo, exact_dram=not args.fast_dram)
+    print(f"{cfg.run_name}: {cfg.rows}x{cfg.cols} {cfg.dataflow}, {len(reports)} layers ({topo.mode} mode)")
+    for r in reports:
+        print(f"  {r['name']:<24} M={r['m']:<6} K={r['k']:<6} N={r['n']:<6} cycles={r['total_cycles']:<10} "
+              f"util={r['overall_util']:.2f}%")
+    print(f"wrote {Path(args.out) / 'COMPUTE_REPORT.csv'} and DETAILED_ACCESS_REPORT.csv")
+    return 0
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "run", help="cycles, energy and utilization of a workload on an architecture",
+        description="Simulate a workload (YAML or SCALE-Sim topology CSV) on an architecture YAML. "
+                    "Without arguments runs the packaged default architecture and workload.")
+    p.add_argument("--arch", help="architecture YAML (default: packaged default)")
+    p.add_argument("--workload", help="workload YAML or SCALE-Sim topology CSV (default: MiniLM-L6 GEMMs)")
+    p.add_argument("--out", help="directory for per_op.csv, per_op.json and summary.json")
+    p.add_argument("--mode", choices=("pipelined", "scalesim"), help="override the arch's timing mode")
+    p.set_defaults(handler=_run)
+
+    s = subparsers.add_parser(
+        "scalesim", help="SCALE-Sim 3.0 drop-in: same config/topology in, same reports out",
+        description="Read a SCALE-Sim config and topology CSV and write COMPUTE_REPORT.csv and "
+                    "DETAILED_ACCESS_REPORT.csv computed by hwsim's scalesim-compatible model.")
+    s.add_argument("config", help="SCALE-Sim .cfg file")
+    s.add_argument("topology", help="SCALE-Sim topology CSV (conv or GEMM mode)")
+    s.add_argument("--out", required=True, help="output directory")
+    s.add_argument("--mode", choices=("conv", "gemm"), help="topology mode (default: detected from header)")
+    s.add_argument("--fast-dram", action="store_true",
+                   help="skip the DRAM replay: DRAM columns become analytic estimates")
+    s.set_defaults(handler=_scalesim)
