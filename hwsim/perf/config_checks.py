@@ -71,8 +71,8 @@ class Checker:
             self.add(full, "required key is missing")
             return minimum
         if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            word = "positive" if minimum == 1 else f">= {minimum}"
-            self.add(full, f"expected an integer {word}, not {value!r}")
+            what = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+            self.add(full, f"expected {what}, not {value!r}")
             return minimum
         return int(value)
 

@@ -9,7 +9,7 @@ MX block formats count their element width plus the shared 8-bit scale amortised
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,7 @@ _WIDE_FLOATS = {
 }
 
 
-@lru_cache(maxsize=None)
+@cache
 def format_info(name: str) -> FormatInfo:
     """Return :class:`FormatInfo` for a registry format name or ``float32``/``float16``/``bfloat16``.
 

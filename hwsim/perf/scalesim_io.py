@@ -267,8 +267,8 @@ def _dram_estimate(m, k, n, fm, cfg, cycles) -> dict:
     SCALE-Sim's working window (half the SRAM), else once. Start/stop cycles are approximate.
     """
     out = {}
-    for operand, key, words, kb, missing in (("ifmap", "ifmap", m * k, cfg.ifmap_kb, "N"),
-                                             ("weight", "filter", k * n, cfg.filter_kb, "M")):
+    for key, words, kb, missing in (("ifmap", m * k, cfg.ifmap_kb, "N"),
+                                    ("filter", k * n, cfg.filter_kb, "M")):
         refetch = fm.folds_of(missing)
         reads = words if words <= kb * 1024 * 0.5 else words * refetch
         out[f"dram_{key}_reads"] = reads

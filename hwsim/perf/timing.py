@@ -240,7 +240,7 @@ def _finish_cycles(arch: ArchSpec, c: OpCounts, first_tile_bytes: float, extra: 
         total = max(busy, sram, dram) + latency + min(first_tile_bytes, dram_bytes) / bw
     else:
         total = max(busy, sram) + dram + latency
-    total = int(-(-total // 1))
+    total = int(-(-(total - 1e-6) // 1))  # whole cycles; ignore float dust from huge bandwidths
     c.total_cycles = max(total, c.compute_cycles)
     c.stall_cycles = c.total_cycles - c.compute_cycles
 
