@@ -1,0 +1,180 @@
+"""Benchmark: hwsim's analytical MAC-array model vs SCALE-Sim 3.0 on the same layers.
+
+Times (1) one per-layer evaluation of ``hwsim.perf`` (counts + cycles + energy: ``evaluate_op``) and
+the scalesim-compatible report with and without the exact DRAM replay, median of many runs, and
+(2) SCALE-Sim 3.0.0 itself on a few layers, installed into a separate venv created by this script
+(``pip install scalesim==3.0.0 numpy==2.3.5``: SCALE-Sim crashes on numpy 2.4). Prints cycles side by
+side with their difference and the speed ratio.
+
+Usage::
+
+    python benchmarks/bench_perf.py                       # our timings + SCALE-Sim on 2 small layers
+    python benchmarks/bench_perf.py --skip-scalesim       # only our timings
+    python benchmarks/bench_perf.py --layers minilm_attn_out:32x32:ws r18_l2_conv1_s2:32x32:ws
+
+SCALE-Sim takes 140-460 s and 1-1.7 GB per big GEMM layer on a 2-core machine; pick small layers.
+The venv is kept in ``--venv`` (default ``$TMPDIR/hwsim-scalesim-venv``) and reused.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import timeit
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+REF = Path("/work/shared/reference/scalesim")
+EXAMPLES = ROOT / "examples"
+DEFAULT_LAYERS = ("minilm_qk_head:32x32:ws", "minilm_attn_out:32x32:os")
+
+_RUNNER = r"""
+import sys
+from scalesim.scale_sim import scalesim
+cfg, topo, out, gemm = sys.argv[1:5]
+s = scalesim(save_disk_space=True, verbose=False, config=cfg, topology=topo, layout=topo,
+             input_type_gemm=gemm == "gemm")
+s.run_scale(top_path=out)
+"""
+
+
+def _topologies():
+    from hwsim.perf.scalesim_io import read_topology
+
+    found = {}
+    for name in ("minilm_gemm_topology.csv", "resnet18_conv_topology.csv"):
+        path = REF / name if (REF / name).is_file() else EXAMPLES / "workloads" / (
+            "scalesim_minilm_gemm.csv" if "minilm" in name else "scalesim_resnet18_conv.csv")
+        topo = read_topology(path)
+        for layer in topo.layers:
+            found[layer.name] = (layer, topo.mode)
+    return found
+
+
+def _config_text(array: str, df: str) -> str:
+    rows, cols = array.split("x")
+    base = (EXAMPLES / "arch" / "scalesim_sa32x32_ws.cfg").read_text()
+    return (base.replace("ArrayHeight:    32", f"ArrayHeight:    {rows}")
+            .replace("ArrayWidth:     32", f"ArrayWidth:     {cols}")
+            .replace("Dataflow : ws", f"Dataflow : {df}")
+            .replace("run_name = sa32x32_ws", f"run_name = sa{array}_{df}"))
+
+
+def time_ours(layers, repeat: int) -> list[dict]:
+    from hwsim.perf.api import energy_table_for, evaluate_op
+    from hwsim.perf.arch import arch_from_dict
+    from hwsim.perf.scalesim_io import layer_report
+    from hwsim.perf.scalesim_io import read_config as read_cfg
+    from hwsim.perf.workload import GemmOp
+
+    topos = _topologies()
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for spec in layers:
+            name, array, df = spec.split(":")
+            layer, _ = topos[name]
+            cfg_path = Path(tmp) / f"{array}_{df}.cfg"
+            cfg_path.write_text(_config_text(array, df))
+            cfg = read_cfg(cfg_path)
+            r, c = (int(x) for x in array.split("x"))
+            arch = arch_from_dict({"array": {"rows": r, "cols": c, "dataflow": df}, "timing": {"mode": "scalesim"}})
+            table = energy_table_for(arch)
+            m, k, n = layer.mnk
+            op = GemmOp(name=name, m=m, k=k, n=n)
+            per = timeit.repeat(lambda op=op, arch=arch, table=table: evaluate_op(op, arch, table),
+                                number=50, repeat=repeat)
+            fast = timeit.repeat(lambda layer=layer, cfg=cfg: layer_report(layer, cfg, exact_dram=False),
+                                 number=50, repeat=repeat)
+            t0 = time.perf_counter()
+            exact = layer_report(layer, cfg, exact_dram=True)
+            t_exact = time.perf_counter() - t0
+            rows.append({"spec": spec, "m": m, "k": k, "n": n, "cycles": exact["total_cycles"],
+                         "eval_us": statistics.median(per) / 50 * 1e6,
+                         "report_fast_us": statistics.median(fast) / 50 * 1e6, "report_exact_s": t_exact,
+                         "report": exact})
+    return rows
+
+
+def ensure_scalesim_venv(venv: Path) -> Path:
+    python = venv / "bin" / "python"
+    probe = [str(python), "-c", "import scalesim, numpy; assert numpy.__version__ == '2.3.5'"]
+    if python.is_file() and subprocess.run(probe, capture_output=True).returncode == 0:
+        return python
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    subprocess.run([str(python), "-m", "pip", "install", "-q", "scalesim==3.0.0", "numpy==2.3.5"], check=True)
+    return python
+
+
+def run_scalesim(python: Path, spec: str, workdir: Path) -> dict:
+    name, array, df = spec.split(":")
+    layer, mode = _topologies()[name]
+    work = workdir / spec.replace(":", "_")
+    work.mkdir(parents=True, exist_ok=True)
+    cfg = work / "layer.cfg"
+    cfg.write_text(_config_text(array, df))
+    topo = work / "topo.csv"
+    if mode == "gemm":
+        m, k, n = layer.mnk
+        topo.write_text(f"Layer, M, N, K,\n{name}, {m}, {n}, {k},\n")
+    else:
+        topo.write_text("Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, "
+                        f"Num Filter, Strides,\n{name}, {layer.ifmap_h}, {layer.ifmap_w}, {layer.filter_h}, "
+                        f"{layer.filter_w}, {layer.channels}, {layer.num_filters}, {layer.stride_h},\n")
+    runner = work / "run.py"
+    runner.write_text(_RUNNER)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    subprocess.run([str(python), str(runner), str(cfg), str(topo), str(work / "out"), mode], check=True,
+                   capture_output=True, cwd=work)
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    out = work / "out" / f"sa{array}_{df}"
+    comp = (out / "COMPUTE_REPORT.csv").read_text().splitlines()[1].split(",")
+    detail = (out / "DETAILED_ACCESS_REPORT.csv").read_text().splitlines()[1].split(",")
+    return {"wall_s": wall, "cpu_s": (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime),
+            "cycles": int(comp[2]), "sram": [int(float(detail[i])) for i in (3, 6, 9)],
+            "dram": [int(float(detail[i])) for i in (12, 15, 18)]}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--layers", nargs="+", default=list(DEFAULT_LAYERS), help="name:RxC:dataflow ...")
+    ap.add_argument("--skip-scalesim", action="store_true")
+    ap.add_argument("--venv", type=Path, default=Path(tempfile.gettempdir()) / "hwsim-scalesim-venv")
+    ap.add_argument("--repeat", type=int, default=15)
+    args = ap.parse_args(argv)
+
+    ours = time_ours(args.layers, args.repeat)
+    print(f"{'layer':<32} {'M':>5} {'K':>5} {'N':>5} {'cycles':>9} {'eval us':>8} {'report us':>9} "
+          f"{'exact-DRAM s':>12}")
+    for r in ours:
+        print(f"{r['spec']:<32} {r['m']:>5} {r['k']:>5} {r['n']:>5} {r['cycles']:>9} {r['eval_us']:>8.1f} "
+              f"{r['report_fast_us']:>9.1f} {r['report_exact_s']:>12.3f}")
+    print(f"median per-layer evaluation: {statistics.median(r['eval_us'] for r in ours):.1f} us (budget 200 us)")
+    if args.skip_scalesim:
+        return 0
+    python = ensure_scalesim_venv(args.venv)
+    print("\nSCALE-Sim 3.0.0 vs hwsim (scalesim mode)")
+    print(f"{'layer':<32} {'SS cycles':>9} {'ours':>9} {'diff':>5} {'SRAM r/w equal':>14} {'DRAM equal':>10} "
+          f"{'SS cpu s':>9} {'SS wall s':>9} {'speed-up (eval)':>16} {'speed-up (exact)':>16}")
+    with tempfile.TemporaryDirectory() as tmp:
+        for r in ours:
+            ss = run_scalesim(python, r["spec"], Path(tmp))
+            rep = r["report"]
+            sram = [rep["sram_ifmap_reads"], rep["sram_filter_reads"], rep["sram_ofmap_writes"]]
+            dram = [rep["dram_ifmap_reads"], rep["dram_filter_reads"], rep["dram_ofmap_writes"]]
+            print(f"{r['spec']:<32} {ss['cycles']:>9} {r['cycles']:>9} {r['cycles'] - ss['cycles']:>5} "
+                  f"{sram == ss['sram']!s:>14} {dram == ss['dram']!s:>10} {ss['cpu_s']:>9.2f} {ss['wall_s']:>9.2f} "
+                  f"{ss['wall_s'] / (r['eval_us'] * 1e-6):>16,.0f} {ss['wall_s'] / r['report_exact_s']:>16,.0f}")
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONHASHSEED", "0")
+    sys.exit(main())
