@@ -7,6 +7,7 @@ raises one :class:`hwsim.errors.ConfigError` with all of them at the end (DESIGN
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,12 @@ def load_yaml_mapping(path, *, what: str) -> dict:
     if not isinstance(data, dict):
         raise ConfigError(str(path), [f"{what}: expected a mapping at the top level, not {type(data).__name__}"])
     return data
+
+
+def _hint(value, choices) -> str:
+    """`` (did you mean 'x'?)`` for a close match of a mistyped key or choice, else ``""``."""
+    close = difflib.get_close_matches(str(value), [str(c) for c in choices], n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 class Checker:
@@ -60,7 +67,7 @@ class Checker:
         for key in value:
             if key not in allowed:
                 self.add(f"{path}.{key}" if path else str(key),
-                         f"unknown key; expected one of {sorted(allowed)}, not {key!r}")
+                         f"unknown key{_hint(key, allowed)}; expected one of {sorted(allowed)}, not {key!r}")
         return dict(value)
 
     # -- scalars --------------------------------------------------------------------------------
@@ -107,7 +114,7 @@ class Checker:
             self.add(full, f"required key is missing; expected one of {list(choices)}")
             return choices[0]
         if value not in choices:
-            self.add(full, f"expected one of {list(choices)}, not {value!r}")
+            self.add(full, f"expected one of {list(choices)}{_hint(value, choices)}, not {value!r}")
             return choices[0]
         return value
 
