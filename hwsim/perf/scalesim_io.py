@@ -31,7 +31,7 @@ from math import ceil
 from pathlib import Path
 
 from hwsim.errors import ConfigError
-from hwsim.perf.timing import compute_cycles, map_gemm, scalesim_utilizations, sram_words
+from hwsim.perf.timing import compute_cycles, map_gemm, sram_words
 from hwsim.perf.workload import GemmOp, Workload
 
 COMPUTE_HEADER = ("LayerID, Total Cycles (incl. prefetch), Total Cycles, Stall Cycles, Overall Util %, "
@@ -224,13 +224,31 @@ def _first_last_rows(df: str, operand: str, r: int, c: int, t: int, ru: int, cu:
     return table[operand]
 
 
+def _fold_averages(fm) -> tuple[float, float]:
+    """SCALE-Sim's per-fold mapping efficiency / compute utilization averages, summed in its order.
+
+    Equal to :func:`hwsim.perf.timing.scalesim_utilizations` up to float rounding; summing fold by
+    fold (column folds outer) reproduces the report's last digits too.
+    """
+    r, c, rc = fm.rows, fm.cols, fm.rows * fm.cols
+    span = fm.preload + fm.t + r + c - 2 + (c - 1 if fm.preload else 0)
+    maps, utils = [], []
+    for fc in range(fm.col_folds):
+        cu = min(c, fm.sc - fc * c)
+        for fr in range(fm.row_folds):
+            used = min(r, fm.sr - fr * r) * cu
+            maps.append(used / rc)
+            utils.append(used * fm.t / (rc * span))
+    return sum(maps) / len(maps), sum(utils) / len(utils)
+
+
 def layer_report(layer: TopologyLayer, cfg: ScaleSimConfig, *, exact_dram: bool = True) -> dict:
     """SCALE-Sim's compute-report and detailed-access-report items for one layer."""
     m, k, n = layer.mnk
     fm = map_gemm(m, k, n, cfg.rows, cfg.cols, cfg.dataflow)
     cycles = compute_cycles(fm, "scalesim")
     words = sram_words(fm, m, k, n, "scalesim")
-    mapping, compute_util = scalesim_utilizations(fm)
+    mapping, compute_util = _fold_averages(fm)
     span = fm.preload + fm.t + fm.rows + fm.cols - 2
     r_last = fm.sr - (fm.row_folds - 1) * fm.rows
     c_last = fm.sc - (fm.col_folds - 1) * fm.cols
@@ -281,8 +299,9 @@ def _dram_estimate(m, k, n, fm, cfg, cycles) -> dict:
     return out
 
 
-def _fmt(x) -> str:
-    return str(x)
+def _cycle(x) -> str:
+    """Start/stop cycles print as floats in SCALE-Sim's report (they come from float trace arrays)."""
+    return str(float(x))
 
 
 def write_reports(out_dir, cfg: ScaleSimConfig, topo: Topology, *, exact_dram: bool = True) -> list[dict]:
@@ -295,16 +314,16 @@ def write_reports(out_dir, cfg: ScaleSimConfig, topo: Topology, *, exact_dram: b
         for lid, r in enumerate(reports):
             items = [r["total_cycles_incl_prefetch"], r["total_cycles"], r["stall_cycles"], r["overall_util"],
                      r["mapping_eff"], r["compute_util"]]
-            fh.write(f"{lid}, " + ", ".join(_fmt(x) for x in items) + ",\n")
+            fh.write(f"{lid}, " + ", ".join(str(x) for x in items) + ",\n")
     with open(out / "DETAILED_ACCESS_REPORT.csv", "w", encoding="utf-8") as fh:
         fh.write(DETAIL_HEADER)
         for lid, r in enumerate(reports):
             items = []
             for key in ("ifmap", "filter", "ofmap"):
                 verb = "writes" if key == "ofmap" else "reads"
-                items += [r[f"sram_{key}_start"], r[f"sram_{key}_stop"], r[f"sram_{key}_{verb}"]]
+                items += [_cycle(r[f"sram_{key}_start"]), _cycle(r[f"sram_{key}_stop"]), r[f"sram_{key}_{verb}"]]
             for key in ("ifmap", "filter", "ofmap"):
                 verb = "writes" if key == "ofmap" else "reads"
-                items += [r[f"dram_{key}_start"], r[f"dram_{key}_stop"], r[f"dram_{key}_{verb}"]]
-            fh.write(f"{lid}, " + ", ".join(_fmt(x) for x in items) + ",\n")
+                items += [_cycle(r[f"dram_{key}_start"]), _cycle(r[f"dram_{key}_stop"]), r[f"dram_{key}_{verb}"]]
+            fh.write(f"{lid}, " + ", ".join(str(x) for x in items) + ",\n")
     return reports
