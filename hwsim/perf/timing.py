@@ -310,7 +310,7 @@ def vector_counts(arch: ArchSpec, op: VectorOp) -> OpCounts:
     a = format_info(arch.pe.activation_format)
     unit = arch.vector
     adds, mults = VECTOR_RECIPES[op.kind]
-    c = OpCounts(name=op.name, kind=op.kind, m=op.elements, count=op.count, elements=op.elements,
+    c = OpCounts(name=op.name, kind=op.kind, count=op.count, elements=op.elements,
                  ifmap_bits=a.storage_bits, out_bits=a.storage_bits, psum_bits=arch.pe.accumulator_bits)
     c.compute_cycles = _cdiv(op.elements * (adds + mults), unit.lanes) + unit.latency
     c.vector_adds = op.elements * adds
