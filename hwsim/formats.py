@@ -153,7 +153,17 @@ class ElementFormat:
     @property
     def fixed_bits(self) -> int:
         """Width in bits of the signed fixed-point integer F (sign bit included)."""
-        return int(np.abs(self._fixed_table[0]).max()).bit_length() + 1
+        return max(_signed_width(self.fixed_min), _signed_width(self.fixed_max))
+
+    @property
+    def fixed_min(self) -> int:
+        """Most negative fixed-point integer F of any finite code."""
+        return int(self._fixed_table[0].min())
+
+    @property
+    def fixed_max(self) -> int:
+        """Largest fixed-point integer F of any finite code."""
+        return int(self._fixed_table[0].max())
 
     @property
     def max(self) -> float:
@@ -190,13 +200,14 @@ class ElementFormat:
         """Index into ``codes`` of the level nearest each magnitude.
 
         ``levels`` is ascending; ``tie_up[i]`` says whether a tie between ``levels[i]`` and
-        ``levels[i+1]`` goes to the upper level.
+        ``levels[i+1]`` goes to the upper level.  Inputs are compared with the exact midpoints (the
+        levels are dyadic with few bits, so ``(lo + hi) / 2`` is exact in float64): subtracting instead
+        would create false ties for levels of opposite sign.
         """
         upper = np.clip(np.searchsorted(levels, magnitude, side="left"), 1, len(levels) - 1)
         lower = upper - 1
-        below = magnitude - levels[lower]
-        above = levels[upper] - magnitude
-        pick_upper = (above < below) | ((above == below) & tie_up[lower])
+        midpoint = (levels[lower] + levels[upper]) / 2
+        pick_upper = (magnitude > midpoint) | ((magnitude == midpoint) & tie_up[lower])
         return codes[np.where(pick_upper, upper, lower)]
 
     def __str__(self) -> str:
@@ -207,6 +218,11 @@ def as_float64(x) -> np.ndarray:
     """``x`` as a float64 array; signaling NaNs convert quietly (numpy flags FE_INVALID for them)."""
     with np.errstate(invalid="ignore"):
         return np.asarray(x, dtype=np.float64)
+
+
+def _signed_width(value: int) -> int:
+    """Bits of the narrowest two's-complement register holding ``value``."""
+    return (value.bit_length() if value >= 0 else (-value - 1).bit_length()) + 1
 
 
 def _trailing_zeros(n: int) -> int:
@@ -259,6 +275,14 @@ class IntFormat(ElementFormat):
     @property
     def fixed_bits(self) -> int:
         return self.bits + (0 if self.signed else 1)
+
+    @property
+    def fixed_min(self) -> int:
+        return self.lo
+
+    @property
+    def fixed_max(self) -> int:
+        return self.hi
 
     @property
     def max(self) -> float:

@@ -121,12 +121,16 @@ def _bits_of(max_abs: int) -> int:
 def accumulator_bits(a_format, b_format, k: int) -> int:
     """Signed width of a fixed-point accumulator that sums ``k`` products exactly (no overflow).
 
-    Equals ``(fixed_bits_a - 1) + (fixed_bits_b - 1) + ceil(log2 k) + 1``.
+    The narrowest two's-complement width holding ``k * p_min`` and ``k * p_max``, where ``p_min``/``p_max``
+    are the extreme products of the formats' fixed-point integers (e.g. int8: ``(-128) * (-128) = 2**14``,
+    so one product already needs 16 bits).
     """
     a, b = get_format(a_format), get_format(b_format)
-    if k < 1:
+    if not isinstance(k, int | np.integer) or k < 1:
         raise ValueError(f"k must be a positive number of products, not {k!r}")
-    return (a.fixed_bits - 1) + (b.fixed_bits - 1) + math.ceil(math.log2(k)) + 1
+    corners = [x * y for x in (a.fixed_min, a.fixed_max) for y in (b.fixed_min, b.fixed_max)]
+    lo, hi = int(k) * min(corners), int(k) * max(corners)
+    return max((-lo - 1).bit_length() if lo < 0 else 0, hi.bit_length()) + 1
 
 
 def _fixed_operand(codes, fmt: ElementFormat, zero_point, argument: str) -> np.ndarray:

@@ -63,8 +63,11 @@ def quantize_multiplier(real, bits: int = 32):
     ``multiplier = round(q * 2**(bits-1))`` with ties away from zero (``std::round``), so
     ``multiplier`` lies in ``[2**(bits-2), 2**(bits-1))``; if rounding reaches ``2**(bits-1)`` it is halved
     and ``e`` incremented.  ``shift = e - (bits - 1)`` (TFLite's shift is ours + 31).  Like TFLite, a
-    factor below ``2**-(bits-1)``-binade (``e < -(bits-1)``) gives ``(0, 0)`` and ``e > bits - 2`` is
-    clamped to the largest multiplier with ``e = bits - 2``.
+    factor whose ``e < -(bits-1)`` (below about ``2**-(bits-1)``) flushes to ``(0, 0)``.  Like TFLite's
+    gemmlowp (double-rounding) build there is no clamp for large factors: ``e`` may reach ``bits - 1``
+    (shift 0; checked against LiteRT's reference kernels); factors ``>= 2**(bits-1)`` are rejected (TFLite's
+    left shift would be undefined there).  (The ``shift > 30`` clamp exists only in
+    ``TFLITE_SINGLE_ROUNDING`` builds.)
 
     Parameters
     ----------
@@ -81,9 +84,12 @@ def quantize_multiplier(real, bits: int = 32):
         raise ValueError(f"bits must be an integer in 2..32, not {bits!r}")
     r = np.asarray(real, dtype=np.float64)
     if not np.all(np.isfinite(r)):
-        raise ValueError(f"real must be finite, not {r[~np.isfinite(r)].flat[0]!r}")
+        raise ValueError(f"real must be finite, not {float(r[~np.isfinite(r)].flat[0])!r}")
     if np.any(r < 0):
-        raise ValueError(f"real must be non-negative, not {r[r < 0].flat[0]!r}")
+        raise ValueError(f"real must be non-negative, not {float(r[r < 0].flat[0])!r}")
+    if np.any(r >= 2.0 ** (bits - 1)):
+        raise ValueError(f"real must be below 2**{bits - 1} for {bits}-bit multipliers, "
+                         f"not {float(r[r >= 2.0 ** (bits - 1)].flat[0])!r}")
     q, e = np.frexp(r)
     e = e.astype(np.int64)
     top = 1 << (bits - 1)
@@ -92,9 +98,7 @@ def quantize_multiplier(real, bits: int = 32):
     m = np.where(carry, m // 2, m)
     e = e + carry
     zero = (r == 0) | (e < -(bits - 1))
-    big = e > bits - 2
-    m = np.where(zero, 0, np.where(big, top - 1, m))
-    e = np.where(zero, 0, np.where(big, bits - 2, e))
+    m = np.where(zero, 0, m)
     shift = np.where(zero, 0, e - (bits - 1))
     if np.ndim(real) == 0:
         return int(m), int(shift)
@@ -222,8 +226,9 @@ def _check_operands(acc, multiplier, shift, bits: int):
         bad = multiplier[(multiplier < 0) | (multiplier >= (1 << (bits - 1)))].flat[0]
         raise ValueError(f"multiplier must lie in 0..2**{bits - 1}-1 for {bits}-bit multipliers, not {int(bad)!r}")
     limit = 1 << (63 - bits)
-    if np.any(np.abs(acc) >= limit):
-        bad = acc[np.abs(acc) >= limit].flat[0]
+    outside = (acc < -limit) | (acc >= limit)
+    if np.any(outside):
+        bad = acc[outside].flat[0]
         raise ValueError(f"acc must lie within ±2**{63 - bits} so acc*M fits int64, not {int(bad)!r}")
     if np.any(shift < -62) or np.any(shift > 62):
         bad = shift[(shift < -62) | (shift > 62)].flat[0]

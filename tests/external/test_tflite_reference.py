@@ -217,10 +217,6 @@ def test_conv_left_shifts_below_2_30():
     assert vectors == 4 * 256 * len(reals)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "real multiplier >= 2**30: hwsim.quantize_multiplier clamps to (2**31-1, shift 30 in TFLite terms) as only "
-    "TFLITE_SINGLE_ROUNDING builds do; LiteRT's gemmlowp build keeps shift 31 and computes x * (1 << 31) with "
-    "int32 wrap-around (even x -> 0, odd x -> INT32_MIN). See notes/core_bugs.md."))
 def test_conv_multiplier_at_least_2_30():
     case = window_case([0], [2.0 ** 30], zp_out=5)
     compare_conv(case)
