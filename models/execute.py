@@ -163,3 +163,11 @@ def run_graph(graph, feeds: dict, backend, *, observer=None, keep: bool = False)
     if keep:
         return env
     return {name: env[name] for name in graph.outputs}
+
+
+def run_model(model: str = "minilm", arch=None, formats=("w8a8",), sentences: int = 4, out_dir=None,
+              **options) -> dict:
+    """Float + bit-exact quantized run with cycles/energy; see :func:`hwsim.models.run.run_model`."""
+    from hwsim.models.run import run_model as _run_model
+
+    return _run_model(model, arch, formats, sentences, out_dir, **options)

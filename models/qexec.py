@@ -407,7 +407,7 @@ def calibrate(graph_builder, batches, *, amax: dict | None = None) -> dict:
         v = float(np.max(np.abs(value))) if np.size(value) else 0.0
         name = op.outputs[0]
         amax[name] = max(amax.get(name, 0.0), v)
-        if np.ndim(value) >= 2:
+        if 2 <= np.ndim(value) <= 3:
             per = np.abs(value).reshape(-1, np.shape(value)[-1]).max(axis=0).astype(np.float64)
             amax[name + "#c"] = np.maximum(amax.get(name + "#c", 0.0), per)
 
