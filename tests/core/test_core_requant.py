@@ -161,10 +161,11 @@ def test_int32_min_accumulator(rounding):
     tshift = np.array([0, 0, -31, 30])
     got = requantize(acc, m, tshift - 31, out_format="int32", rounding=rounding)
     if rounding == "gemmlowp":
-        expected = [tflite_multiply_by_quantized_multiplier(INT32_MIN, int(mm), int(t)) for mm, t in zip(m, tshift)]
+        expected = [tflite_multiply_by_quantized_multiplier(INT32_MIN, int(mm), int(t))
+                    for mm, t in zip(m, tshift, strict=True)]
     else:
         expected = [max(INT32_MIN, min(INT32_MAX, REFS[rounding](exact(INT32_MIN, int(mm), int(t) - 31))))
-                    for mm, t in zip(m, tshift)]
+                    for mm, t in zip(m, tshift, strict=True)]
     assert got.tolist() == expected
 
 
@@ -446,7 +447,8 @@ def test_requantize_errors():
         requantize([1], 0.5, -31)
     with pytest.raises(TypeError, match=r"shift must be an integer array, not dtype 'float64'"):
         requantize([1], 1 << 30, -31.0)
-    with pytest.raises(ValueError, match=r"multiplier must lie in 0\.\.2\*\*31-1 for 32-bit multipliers, not 2147483648"):
+    with pytest.raises(ValueError,
+                       match=r"multiplier must lie in 0\.\.2\*\*31-1 for 32-bit multipliers, not 2147483648"):
         requantize([1], 1 << 31, -31)
     with pytest.raises(ValueError, match=r"multiplier must lie in .*, not -1"):
         requantize([1], -1, -31)
