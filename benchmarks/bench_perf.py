@@ -101,6 +101,48 @@ def time_ours(layers, repeat: int) -> list[dict]:
     return rows
 
 
+def time_reference_rows(repeat: int) -> None:
+    """Our timings over every row of the shared reference, against SCALE-Sim's recorded CPU seconds."""
+    import pandas as pd
+
+    from hwsim.perf.api import energy_table_for, evaluate_op
+    from hwsim.perf.arch import arch_from_dict
+    from hwsim.perf.scalesim_io import layer_report, read_config
+    from hwsim.perf.workload import GemmOp
+
+    if not (REF / "results.csv").is_file():
+        return
+    ref = pd.read_csv(REF / "results.csv")
+    topos = _topologies()
+    ev, fast, exact, same = [], [], [], 0
+    for _, row in ref.iterrows():
+        layer, _ = topos[row["layer"]]
+        cfg = read_config(REF / f"sa{row['array']}_{row['dataflow']}.cfg")
+        arch = arch_from_dict({"array": {"rows": cfg.rows, "cols": cfg.cols, "dataflow": cfg.dataflow},
+                               "timing": {"mode": "scalesim"}})
+        table = energy_table_for(arch)
+        m, k, n = layer.mnk
+        op = GemmOp(name=layer.name, m=m, k=k, n=n)
+        ev.append(min(timeit.repeat(lambda op=op, a=arch, t=table: evaluate_op(op, a, t), number=20,
+                                    repeat=repeat)) / 20)
+        fast.append(min(timeit.repeat(lambda la=layer, c=cfg: layer_report(la, c, exact_dram=False), number=20,
+                                      repeat=repeat)) / 20)
+        t0 = time.perf_counter()
+        rep = layer_report(layer, cfg, exact_dram=True)
+        exact.append(time.perf_counter() - t0)
+        keys = ("total_cycles", "sram_ifmap_reads", "sram_filter_reads", "sram_ofmap_writes", "dram_ifmap_reads",
+                "dram_filter_reads", "dram_ofmap_writes")
+        same += all(rep[key] == row[key] for key in keys)
+    ss = ref["sim_cpu_s"]
+    print(f"\nall {len(ref)} shared reference rows: {same} identical in cycles + SRAM + DRAM counts")
+    print(f"  hwsim evaluate_op       median {statistics.median(ev) * 1e6:8.1f} us   max {max(ev) * 1e6:8.1f} us")
+    print(f"  scalesim report (fast)  median {statistics.median(fast) * 1e6:8.1f} us   max {max(fast) * 1e6:8.1f} us")
+    print(f"  scalesim report (exact) median {statistics.median(exact):8.3f} s    total {sum(exact):.1f} s")
+    print(f"  SCALE-Sim 3.0 (recorded) median {ss.median():7.1f} s    total {ss.sum():.0f} s CPU")
+    print(f"  speed-up: evaluate_op {ss.median() / statistics.median(ev):,.0f}x (medians), "
+          f"exact reports {ss.sum() / sum(exact):,.0f}x (totals)")
+
+
 def ensure_scalesim_venv(venv: Path) -> Path:
     python = venv / "bin" / "python"
     probe = [str(python), "-c", "import scalesim, numpy; assert numpy.__version__ == '2.3.5'"]
@@ -157,6 +199,7 @@ def main(argv=None) -> int:
         print(f"{r['spec']:<32} {r['m']:>5} {r['k']:>5} {r['n']:>5} {r['cycles']:>9} {r['eval_us']:>8.1f} "
               f"{r['report_fast_us']:>9.1f} {r['report_exact_s']:>12.3f}")
     print(f"median per-layer evaluation: {statistics.median(r['eval_us'] for r in ours):.1f} us (budget 200 us)")
+    time_reference_rows(max(3, args.repeat // 3))
     if args.skip_scalesim:
         return 0
     python = ensure_scalesim_venv(args.venv)

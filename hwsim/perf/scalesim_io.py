@@ -30,6 +30,8 @@ from dataclasses import dataclass
 from math import ceil
 from pathlib import Path
 
+import numpy as np
+
 from hwsim.errors import ConfigError
 from hwsim.perf.timing import compute_cycles, map_gemm, sram_words
 from hwsim.perf.workload import GemmOp, Workload
@@ -232,14 +234,13 @@ def _fold_averages(fm) -> tuple[float, float]:
     """
     r, c, rc = fm.rows, fm.cols, fm.rows * fm.cols
     span = fm.preload + fm.t + r + c - 2 + (c - 1 if fm.preload else 0)
-    maps, utils = [], []
-    for fc in range(fm.col_folds):
-        cu = min(c, fm.sc - fc * c)
-        for fr in range(fm.row_folds):
-            used = min(r, fm.sr - fr * r) * cu
-            maps.append(used / rc)
-            utils.append(used * fm.t / (rc * span))
-    return sum(maps) / len(maps), sum(utils) / len(utils)
+    cu = np.minimum(c, fm.sc - np.arange(fm.col_folds) * c)
+    ru = np.minimum(r, fm.sr - np.arange(fm.row_folds) * r)
+    used = np.outer(cu, ru).ravel()  # column folds outer, row folds inner
+    maps = used / rc
+    utils = (used * fm.t) / (rc * span)
+    # np.add.accumulate adds strictly left to right, like Python's sum() over SCALE-Sim's list
+    return float(np.add.accumulate(maps)[-1]) / used.size, float(np.add.accumulate(utils)[-1]) / used.size
 
 
 def layer_report(layer: TopologyLayer, cfg: ScaleSimConfig, *, exact_dram: bool = True) -> dict:
