@@ -17,7 +17,7 @@ Schema (every section except ``array`` and ``pe`` is optional; defaults shown)::
     dram:     {bandwidth_bytes_per_cycle: 32, latency_cycles: 100}   # or bandwidth_gb_per_s: 16.0
     requant:  {lanes: 16, latency: 4, multiplier_bits: 32}
     layernorm: {lanes: 16, latency: 16, passes: 2}
-    vector:   {lanes: 16, latency: 4, format: float32}
+    vector:   {lanes: 16, latency: 4, format: float32, ops_per_cycle: 16}
     timing:   {mode: pipelined}                          # pipelined | scalesim
     energy:   {table: default, technology_scale: 1.0}    # table: "default" or a YAML path
 
@@ -109,11 +109,20 @@ class LayerNormConfig:
 
 @dataclass(frozen=True, kw_only=True)
 class VectorConfig:
-    """Vector unit for softmax / GELU / element-wise ops, computing in ``format``."""
+    """Vector unit for softmax / GELU / element-wise ops, computing in ``format``.
+
+    ``ops_per_cycle`` (adds or multiplies per cycle over all lanes) defaults to ``lanes``.
+    """
 
     lanes: int = 16
     latency: int = 4
     format: str = "float32"
+    ops_per_cycle: float = 0.0
+
+    @property
+    def throughput(self) -> float:
+        """Floating-point adds/multiplies per cycle (``ops_per_cycle``, default one per lane)."""
+        return self.ops_per_cycle or float(self.lanes)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -228,10 +237,12 @@ def arch_from_dict(data: dict, *, source: str = "<dict>", base_dir: Path | None 
     layernorm = LayerNormConfig(lanes=ck.integer(sec, "lanes", "arch.layernorm", 16),
                                 latency=ck.integer(sec, "latency", "arch.layernorm", 16, minimum=0),
                                 passes=ck.integer(sec, "passes", "arch.layernorm", 2))
-    sec = ck.mapping(top.get("vector"), "arch.vector", ("lanes", "latency", "format"))
-    vector = VectorConfig(lanes=ck.integer(sec, "lanes", "arch.vector", 16),
-                          latency=ck.integer(sec, "latency", "arch.vector", 4, minimum=0),
-                          format=_check_format(ck, sec, "format", "arch.vector", "float32"))
+    sec = ck.mapping(top.get("vector"), "arch.vector", ("lanes", "latency", "format", "ops_per_cycle"))
+    lanes = ck.integer(sec, "lanes", "arch.vector", 16)
+    vector = VectorConfig(lanes=lanes, latency=ck.integer(sec, "latency", "arch.vector", 4, minimum=0),
+                          format=_check_format(ck, sec, "format", "arch.vector", "float32"),
+                          ops_per_cycle=ck.number(sec, "ops_per_cycle", "arch.vector", lanes, minimum=0.0,
+                                                  strict=True))
 
     sec = ck.mapping(top.get("timing"), "arch.timing", ("mode",))
     mode = ck.choice(sec, "mode", "arch.timing", TIMING_MODES, "pipelined")

@@ -50,11 +50,19 @@ class LayerResult:
         out.update({k: getattr(c, k) for k in _COUNT_COLUMNS})
         out["utilization"] = self.utilization
         out["latency_us"] = self.latency_us
-        dram_bytes = c.dram_bytes()
-        out["dram_bytes"] = dram_bytes
-        out["sram_bytes"] = (c.sram_ifmap_reads * c.ifmap_bits + c.sram_weight_reads * c.weight_bits
-                             + (c.sram_ofmap_writes - c.sram_psum_writes) * c.out_bits
-                             + (c.sram_psum_writes + c.sram_ofmap_reads) * c.psum_bits) / 8
+        per = {
+            "sram_ifmap_bytes": c.sram_ifmap_reads * c.ifmap_bits / 8,
+            "sram_weight_bytes": c.sram_weight_reads * c.weight_bits / 8,
+            "sram_ofmap_bytes": ((c.sram_ofmap_writes - c.sram_psum_writes) * c.out_bits
+                                 + (c.sram_psum_writes + c.sram_ofmap_reads) * c.psum_bits) / 8,
+            "dram_ifmap_bytes": c.dram_ifmap_reads * c.ifmap_bits / 8,
+            "dram_weight_bytes": c.dram_weight_reads * c.weight_bits / 8,
+            "dram_ofmap_bytes": (c.dram_ofmap_writes * c.out_bits
+                                 + (c.dram_psum_writes + c.dram_psum_reads) * c.psum_bits) / 8,
+        }
+        out.update(per)
+        out["sram_bytes"] = per["sram_ifmap_bytes"] + per["sram_weight_bytes"] + per["sram_ofmap_bytes"]
+        out["dram_bytes"] = c.dram_bytes()
         out.update(self.energy.to_dict())
         out["energy_per_mac_pj"] = self.energy.total / c.macs if c.macs else 0.0
         return out

@@ -51,7 +51,7 @@ re-read at accumulator width. ``dram_cycles = bytes / bandwidth``; with double b
 SRAM port limits add ``max(0, words / bandwidth_words_per_cycle - compute)`` cycles.
 Requant (``ceil(outputs/lanes)``) overlaps the array drain; only its ``latency`` and any excess are
 added. Norm and vector ops run on their units: ``passes*rows*ceil(cols/lanes) + latency`` and
-``ceil(elements*ops_per_element/lanes) + latency``.
+``ceil(elements*ops_per_element/ops_per_cycle) + latency`` (``ops_per_cycle`` defaults to the lanes).
 """
 
 from __future__ import annotations
@@ -306,13 +306,13 @@ def norm_counts(arch: ArchSpec, op: NormOp) -> OpCounts:
 
 
 def vector_counts(arch: ArchSpec, op: VectorOp) -> OpCounts:
-    """Softmax / element-wise op on the vector unit: one add or multiply per lane per cycle."""
+    """Softmax / element-wise op on the vector unit: ``ops_per_cycle`` adds or multiplies per cycle."""
     a = format_info(arch.pe.activation_format)
     unit = arch.vector
     adds, mults = VECTOR_RECIPES[op.kind]
     c = OpCounts(name=op.name, kind=op.kind, count=op.count, elements=op.elements,
                  ifmap_bits=a.storage_bits, out_bits=a.storage_bits, psum_bits=arch.pe.accumulator_bits)
-    c.compute_cycles = _cdiv(op.elements * (adds + mults), unit.lanes) + unit.latency
+    c.compute_cycles = int(-(-(op.elements * (adds + mults)) // unit.throughput)) + unit.latency
     c.vector_adds = op.elements * adds
     c.vector_mults = op.elements * mults
     reads = op.elements * (2 if op.kind in ("add", "mul") else 1)

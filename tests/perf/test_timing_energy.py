@@ -84,6 +84,9 @@ def test_count_repeats_and_units():
     assert ln.compute_cycles == 2 * 10 * 3 + 3
     add = simulate([VectorOp(name="a", kind="add", elements=10)], arch).layers[0].counts
     assert add.compute_cycles == 3 + 2
+    fast_vec = _arch(vector={"lanes": 4, "latency": 2, "ops_per_cycle": 8})
+    sm = simulate([VectorOp(name="s", kind="softmax", elements=10)], fast_vec).layers[0].counts
+    assert sm.compute_cycles == -(-10 * 12 // 8) + 2  # softmax: 7 adds + 5 multiplies per element
 
 
 def test_layer_energy_recomputed_by_hand():
@@ -110,6 +113,10 @@ def test_layer_energy_recomputed_by_hand():
         (row["dram_ofmap_writes"] * 8 + (row["dram_psum_writes"] + row["dram_psum_reads"]) * 24) * dram)
     assert row["energy_dram_ifmap_pj"] == pytest.approx(row["dram_ifmap_reads"] * 8 * dram)
     assert row["energy_dram_weight_pj"] == pytest.approx(row["dram_weight_reads"] * 4 * dram)
+    for level, pj in (("sram", sram), ("dram", dram)):  # energy per operand = bytes * 8 * pJ/bit
+        for operand in ("ifmap", "weight", "ofmap"):
+            assert row[f"energy_{level}_{operand}_pj"] == pytest.approx(row[f"{level}_{operand}_bytes"] * 8 * pj)
+    assert row["dram_bytes"] == pytest.approx(sum(row[f"dram_{o}_bytes"] for o in ("ifmap", "weight", "ofmap")))
     requant_each = (t["int_mult"]["op_pj"] * 24 * 16 / 32 ** 2 + t["int_add"]["op_pj"] * 24 / 32
                     + 3 * t["int_add"]["op_pj"])
     assert row["energy_requant_pj"] == pytest.approx(96 * 72 * requant_each)
