@@ -11,7 +11,8 @@ Inputs
   ``ceil((in - filter + stride) / stride)``, no padding). GEMM mode: ``Layer, M, N, K,`` -- note
   SCALE-Sim's column order M, N, K. Rows end with a trailing comma; an optional sparsity column
   ``N:M`` is accepted only as ``1:1``. The mode is detected from the header (``M, N, K`` => GEMM)
-  unless given.
+  unless given. As in SCALE-Sim, a conv layer whose name contains ``DP`` (depthwise) is split into
+  one single-channel layer per input channel.
 
 Outputs: ``COMPUTE_REPORT.csv`` and ``DETAILED_ACCESS_REPORT.csv`` with SCALE-Sim's header text,
 column meanings and row format (``LayerID, v1, v2, ...,``).
@@ -19,7 +20,9 @@ column meanings and row format (``LayerID, v1, v2, ...,``).
 Not modelled (rejected with a ConfigError, or noted): sparsity (``SparsitySupport: true``), custom
 SRAM layouts (``IfmapCustomLayout``/``FilterCustomLayout: True``), Ramulator traces, and USER
 interface-bandwidth stalls (USER mode is accepted; we report SCALE-Sim's CALC-mode schedule with
-zero stalls). ``Total Cycles (incl. prefetch)`` and the DRAM columns need the DRAM replay of
+zero stalls; SCALE-Sim's CALC mode itself never stalls: its write buffer frees space as soon as a drain
+starts and drains one ``ArrayWidth``-word line per cycle, the array's peak output rate).
+``Total Cycles (incl. prefetch)`` and the DRAM columns need the DRAM replay of
 :mod:`hwsim.perf.scalesim_dram` (``exact_dram=True``); without it they are our own estimates.
 """
 
@@ -197,6 +200,11 @@ def read_topology(path, mode: str | None = None) -> Topology:
             ih, iw, fh, fw, ch, nf, st = nums
             if fh > ih or fw > iw:
                 problems.append(f"{where}: filter {fh}x{fw} larger than the ifmap {ih}x{iw}, not allowed")
+                continue
+            if "DP" in cells[0]:
+                # SCALE-Sim's depthwise convention: a layer named *DP* becomes one single-channel
+                # layer per input channel, named <name>Channel_<i>
+                layers += [TopologyLayer(f"{cells[0]}Channel_{i}", ih, iw, fh, fw, 1, nf, st, st) for i in range(ch)]
                 continue
             layer = TopologyLayer(cells[0], ih, iw, fh, fw, ch, nf, st, st)
         layers.append(layer)

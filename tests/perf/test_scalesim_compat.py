@@ -136,3 +136,12 @@ def test_cli_scalesim(tmp_path, capsys):
     assert "c4" in capsys.readouterr().out
     ours = (tmp_path / "DETAILED_ACCESS_REPORT.csv").read_text()
     assert ours == (EXTRA / "conv_tiny4x8_is" / "DETAILED_ACCESS_REPORT.csv").read_text()
+
+
+def test_depthwise_dp_layers_split_per_channel(tmp_path):
+    path = tmp_path / "dw.csv"
+    path.write_text("Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, "
+                    "Num Filter, Strides,\nconv_DP, 10, 10, 3, 3, 3, 1, 1,\n")
+    layers = read_topology(path).layers
+    assert [la.name for la in layers] == ["conv_DPChannel_0", "conv_DPChannel_1", "conv_DPChannel_2"]
+    assert all(la.mnk == (64, 9, 1) for la in layers)
