@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 
@@ -32,6 +33,9 @@ def _scalesim(args) -> int:
 
     cfg = read_config(args.config)
     topo = read_topology(args.topology, mode=args.mode)
+    if cfg.bandwidth_mode == "USER":
+        print(f"hwsim: note: {args.config}: InterfaceBandwidth USER is reported with SCALE-Sim's CALC schedule "
+              "(no interface-bandwidth stalls)", file=sys.stderr)
     reports = write_reports(args.out, cfg, topo, exact_dram=not args.fast_dram)
     print(f"{cfg.run_name}: {cfg.rows}x{cfg.cols} {cfg.dataflow}, {len(reports)} layers ({topo.mode} mode)")
     for r in reports:
