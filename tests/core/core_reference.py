@@ -125,8 +125,11 @@ def tflite_multiply_by_quantized_multiplier(x: int, quantized_multiplier: int, s
         right_shift)
 
 
-def tflite_quantize_multiplier(double_multiplier: float) -> tuple[int, int]:
-    """TFLite QuantizeMultiplier: returns (quantized_multiplier, tflite_shift)."""
+def tflite_quantize_multiplier(double_multiplier: float, single_rounding: bool = False) -> tuple[int, int]:
+    """TFLite QuantizeMultiplier: returns (quantized_multiplier, tflite_shift).
+
+    The ``shift > 30`` clamp exists only in ``TFLITE_SINGLE_ROUNDING`` builds; the default (gemmlowp,
+    double-rounding) build lets the shift reach 31 for factors in [2**30, 2**31)."""
     if double_multiplier == 0.0:
         return 0, 0
     q, shift = math.frexp(double_multiplier)
@@ -140,7 +143,7 @@ def tflite_quantize_multiplier(double_multiplier: float) -> tuple[int, int]:
     if shift < -31:
         shift = 0
         q_fixed = 0
-    if shift > 30:
+    if single_rounding and shift > 30:
         shift = 30
         q_fixed = (1 << 31) - 1
     return q_fixed, shift

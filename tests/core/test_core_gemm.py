@@ -431,16 +431,19 @@ def test_accumulator_bits_suffices_symmetric_formats(a_name, b_name, k):
         assert lo < -(1 << (n - 2)) or hi > (1 << (n - 2)) - 1
 
 
-@pytest.mark.xfail(strict=True, reason="core_bugs.md B2: accumulator_bits is one bit short when both "
-                   "operands can be -2**(bits-1) (int8 x int8, k=1 -> 15, needs 16)")
-@pytest.mark.parametrize("a_name,b_name,k", [("int8", "int8", 1), ("int8", "int8", 2), ("int4", "int8", 1024)])
+@pytest.mark.parametrize("a_name,b_name,k", [("int8", "int8", 1), ("int8", "int8", 2), ("int4", "int8", 1024),
+                                             ("uint8", "int8", 256), ("int16", "int8", 4)])
 def test_accumulator_bits_suffices_integer_formats(a_name, b_name, k):
+    """Regression for core_bugs.md B2 (fixed in 8739f4e); the width is also the minimum here."""
     n = accumulator_bits(a_name, b_name, k)
     lo, hi = _worst_sums(a_name, b_name, k)
     assert -(1 << (n - 1)) <= lo and hi <= (1 << (n - 1)) - 1
+    assert lo < -(1 << (n - 2)) or hi > (1 << (n - 2)) - 1
     a = np.full((1, k), get_format(a_name).encode([get_format(a_name).min])[0])
     b = np.full((k, 1), get_format(b_name).encode([get_format(b_name).min])[0])
     assert gemm_ex(a, a_name, b, b_name, accumulator=AccumulatorSpec(bits=n)).overflow_events == 0
+    assert gemm_ex(a, a_name, b, b_name, accumulator=AccumulatorSpec(bits=n - 1)).overflow_events > 0 or \
+        a_name.startswith("uint")
 
 
 def test_accumulator_bits_integer_formats_non_power_of_two_k():

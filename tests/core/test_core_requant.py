@@ -37,7 +37,9 @@ from hwsim.requant import (
 
 
 def quantize_multiplier_ref(real: float, bits: int) -> tuple[int, int]:
-    """TFLite QuantizeMultiplier generalised to a bits-wide multiplier; returns (M, hwsim shift)."""
+    """TFLite QuantizeMultiplier (gemmlowp build: no large-factor clamp) generalised to a bits-wide
+    multiplier; returns (M, hwsim shift).  Factors >= 2**(bits-1) are out of the domain (hwsim rejects
+    them: TFLite's left shift by >= 31 would be undefined)."""
     if real == 0:
         return 0, 0
     q, e = math.frexp(real)
@@ -48,8 +50,6 @@ def quantize_multiplier_ref(real: float, bits: int) -> tuple[int, int]:
         e += 1
     if e < -(bits - 1):
         return 0, 0
-    if e > bits - 2:
-        return top - 1, (bits - 2) - (bits - 1)
     return m, e - (bits - 1)
 
 
@@ -62,10 +62,10 @@ def _reals(rng) -> np.ndarray:
     m = rng.integers(1 << 30, 1 << 31, 3000)
     ties = (2 * m + 1) * 2.0**-32 * np.exp2(rng.integers(-20, 20, 3000))  # q * 2**31 ends in .5 exactly
     return np.concatenate([
-        np.exp2(rng.uniform(-45, 40, 20000)), ties,
-        [0.0, 1.0, 0.5, 2.0**-31, 2.0**-32, 2.0**-33, np.nextafter(2.0**-32, 0), 2.0**30, 2.0**31,
-         np.nextafter(2.0**31, 0), 1e10, (2.0**32 - 1) * 2.0**-32, (2.0**32 - 1) * 2.0**-40,
-         np.nextafter(1.0, 0), 5e-324, 1.7976931348623157e308],
+        np.exp2(rng.uniform(-45, 31, 20000)), ties,
+        [0.0, 1.0, 0.5, 2.0**-31, 2.0**-32, 2.0**-33, np.nextafter(2.0**-32, 0), 2.0**30,
+         np.nextafter(2.0**31, 0), 1e9, (2.0**32 - 1) * 2.0**-32, (2.0**32 - 1) * 2.0**-40,
+         np.nextafter(1.0, 0), 5e-324],
     ])
 
 
@@ -83,7 +83,8 @@ def test_quantize_multiplier_matches_tflite():
         assert quantize_multiplier(r) == (mi, si)  # scalar input -> Python ints
     # spot checks of the documented edge cases
     assert quantize_multiplier((2.0**32 - 1) * 2.0**-32) == (1 << 30, -30)  # q rounds to 2**31: carry
-    assert quantize_multiplier(2.0**31) == ((1 << 31) - 1, -1)  # TFLite shift 32 > 30: clamped
+    assert quantize_multiplier(2.0**30) == (1 << 30, 0)  # TFLite shift 31: no clamp in the gemmlowp build
+    assert quantize_multiplier(np.nextafter(2.0**31, 0)) == (1 << 30, 1)  # carry into 2**31 exactly
     assert quantize_multiplier(2.0**-33) == (0, 0)  # TFLite shift -32 < -31: flushed
     assert quantize_multiplier(2.0**-32) == (1 << 30, -62)  # TFLite shift -31: kept
     assert quantize_multiplier(0.75 * 2.0**-31 + 2.0**-62) == (round(0.75 * 2**31) + 1, -62)
@@ -92,7 +93,7 @@ def test_quantize_multiplier_matches_tflite():
 @pytest.mark.parametrize("bits", [8, 12, 16, 24])
 def test_quantize_multiplier_narrow(bits):
     rng = np.random.default_rng(bits)
-    reals = np.concatenate([np.exp2(rng.uniform(-2 * bits, bits, 5000)),
+    reals = np.concatenate([np.exp2(rng.uniform(-2 * bits, bits - 1, 5000)),
                             (2 * rng.integers(1 << (bits - 2), 1 << (bits - 1), 500) + 1) * 2.0**-bits])
     m, s = quantize_multiplier(reals, bits=bits)
     for r, mi, si in zip(reals.tolist(), m.tolist(), s.tolist(), strict=True):
@@ -101,9 +102,8 @@ def test_quantize_multiplier_narrow(bits):
             assert (1 << (bits - 2)) <= mi < (1 << (bits - 1))
 
 
-@pytest.mark.xfail(strict=True, reason="core_bugs.md B4: message shows the numpy repr "
-                   "'not np.float64(-0.5)' instead of 'not -0.5'")
 def test_quantize_multiplier_error_shows_plain_value():
+    """Regression for core_bugs.md B4 (fixed in 8739f4e)."""
     with pytest.raises(ValueError, match=r"real must be non-negative, not -0\.5$"):
         quantize_multiplier(-0.5)
     with pytest.raises(ValueError, match=r"real must be finite, not inf$"):
@@ -117,11 +117,15 @@ def test_quantize_multiplier_errors():
         quantize_multiplier([1.0, np.inf])
     with pytest.raises(ValueError, match=r"bits must be an integer in 2\.\.32, not 33"):
         quantize_multiplier(0.5, bits=33)
+    with pytest.raises(ValueError, match=r"real must be below 2\*\*31 for 32-bit multipliers, not 2147483648\.0"):
+        quantize_multiplier([1.0, 2.0**31])
+    with pytest.raises(ValueError, match=r"real must be below 2\*\*15 for 16-bit multipliers, not 40000\.0"):
+        quantize_multiplier(40000.0, bits=16)
 
 
 # ---------------------------------------------------------------------- gemmlowp bit for bit
 def _tflite_cases(rng, n):
-    acc = rng.integers(INT32_MIN + 1, INT32_MAX, n, endpoint=True)  # INT32_MIN itself: bug B5, below
+    acc = rng.integers(INT32_MIN, INT32_MAX, n, endpoint=True)
     small = rng.integers(-5000, 5000, n)
     acc = np.where(rng.random(n) < 0.3, small, acc)
     m = rng.integers(1 << 30, 1 << 31, n)
@@ -130,7 +134,7 @@ def _tflite_cases(rng, n):
     m = np.where((special >= 0.05) & (special < 0.1), (1 << 31) - 1, m)
     m = np.where((special >= 0.1) & (special < 0.12), rng.integers(0, 1 << 31, n), m)  # any non-negative M
     tshift = rng.integers(-31, 31, n)  # TFLite shift in [-31, 30]
-    edges = [INT32_MIN + 1, INT32_MIN + 2, -1, 0, 1, INT32_MAX - 1, INT32_MAX]
+    edges = [INT32_MIN, INT32_MIN + 1, -1, 0, 1, INT32_MAX - 1, INT32_MAX]
     acc[:len(edges) * 4] = np.repeat(edges, 4)
     m[:len(edges) * 4] = np.tile([1 << 30, (1 << 31) - 1, 1 << 30, (1 << 31) - 1], len(edges))
     tshift[:len(edges) * 4] = np.tile([0, 0, -31, 30], len(edges))
@@ -152,10 +156,9 @@ def test_gemmlowp_matches_tflite_random():
     assert np.array_equal(got8, np.clip(np.array(expected) + zp, -128, 127))
 
 
-@pytest.mark.xfail(strict=True, reason="core_bugs.md B5: requantize rejects acc = -2**31 (INT32_MIN), "
-                   "a valid int32 accumulator: 'acc must lie within ±2**31 so acc*M fits int64'")
 @pytest.mark.parametrize("rounding", ["gemmlowp", "single", "rne", "floor"])
 def test_int32_min_accumulator(rounding):
+    """Regression for core_bugs.md B5 (fixed in 8739f4e): -2**31 is a valid int32 accumulator."""
     acc = np.array([INT32_MIN, INT32_MIN, INT32_MIN, INT32_MIN])
     m = np.array([1 << 30, (1 << 31) - 1, 1 << 30, (1 << 31) - 1])
     tshift = np.array([0, 0, -31, 30])
@@ -237,7 +240,7 @@ def test_modes_ties_every_right_shift(rounding):
 def test_modes_random_wide_acc(rounding):
     rng = np.random.default_rng(len(rounding))
     n = 20_000
-    acc = rng.integers(-(1 << 31) + 1, 1 << 31, n)
+    acc = rng.integers(-(1 << 31), 1 << 31, n)
     m = rng.integers(0, 1 << 31, n)
     shift = rng.integers(-62, -20, n)
     got = requantize(acc, m, shift, out_format="int32", rounding=rounding)
@@ -299,7 +302,7 @@ def test_narrow_multiplier_gemmlowp_equals_zero_extended_32bit(bits):
     """A b-bit multiplier M with shift s is the 32-bit datapath with M << (32 - b), TFLite shift s + b - 1."""
     rng = np.random.default_rng(bits + 100)
     n = 30_000
-    acc = rng.integers(INT32_MIN + 1, INT32_MAX, n, endpoint=True)
+    acc = rng.integers(INT32_MIN, INT32_MAX, n, endpoint=True)
     m, s = quantize_multiplier(np.exp2(rng.uniform(-30, -1, n)), bits=bits)
     got = requantize(acc, m, s, out_format="int32", rounding="gemmlowp", multiplier_bits=bits)
     expected = [tflite_multiply_by_quantized_multiplier(a, mm << (32 - bits), ss + bits - 1)
@@ -343,7 +346,7 @@ def _round_to_odd_f32(q: Fraction) -> np.float32:
 def test_requantize_to_float_formats(name):
     rng = np.random.default_rng(len(name))
     n = 20_000
-    acc = rng.integers(INT32_MIN + 1, INT32_MAX, n, endpoint=True)
+    acc = rng.integers(INT32_MIN, INT32_MAX, n, endpoint=True)
     acc[: n // 2] = rng.integers(-3000, 3000, n // 2)
     m = rng.integers(1 << 30, 1 << 31, n)
     spec = get_format(name)
@@ -382,7 +385,7 @@ def test_requantize_to_mx():
 # ---------------------------------------------------------------------- properties
 @HYP
 @given(st.integers(0, (1 << 31) - 1), st.integers(-62, -1), st.sampled_from(["gemmlowp", "single", "rne", "floor"]),
-       st.lists(st.integers(INT32_MIN + 1, INT32_MAX), min_size=2, max_size=30))
+       st.lists(st.integers(INT32_MIN, INT32_MAX), min_size=2, max_size=30))
 def test_property_monotonic_in_acc(m, shift, rounding, accs):
     if rounding == "gemmlowp":
         shift = min(shift, -31)  # TFLite left shifts wrap in int32: not monotonic by design
@@ -392,7 +395,7 @@ def test_property_monotonic_in_acc(m, shift, rounding, accs):
 
 
 @HYP
-@given(st.integers(INT32_MIN + 1, INT32_MAX), st.integers(0, (1 << 31) - 1), st.integers(-62, -1))
+@given(st.integers(INT32_MIN, INT32_MAX), st.integers(0, (1 << 31) - 1), st.integers(-62, -1))
 def test_property_error_bounds(acc, m, shift):
     x = exact(acc, m, shift)
     if abs(x) > INT32_MAX - 2 or abs(acc << max(shift + 31, 0)) > INT32_MAX:
