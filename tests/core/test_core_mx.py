@@ -187,3 +187,86 @@ def test_mx_known_values():
 def test_mx_errors():
     with pytest.raises(ValueError, match=r"mxfp4: x must have at least one dimension, not a scalar 1\.0"):
         get_format("mxfp4").quantize(1.0)
+
+
+# ---------------------------------------------------------------------- MX GEMM
+def _mx_element_value(name: str, code: int) -> Fraction | float:
+    fields, _ = MX[name]
+    if fields is None:
+        return Fraction(code - 256 if code >= 128 else code, 64)
+    v = float_code_value(code, *fields)
+    return v if isinstance(v, Fraction) else float(v)
+
+
+def _gemm_mx_reference(a_name, a, sa, b_name, b, sb):
+    """Per block: exact dot product times 2**(sa + sb - 254); blocks summed in float64 in block order."""
+    m, k = a.shape
+    n = b.shape[1]
+    out = np.zeros((m, n))
+    for i in range(m):
+        for j in range(n):
+            total = 0.0
+            for blk in range(-(-k // 32)):
+                if sa[i, blk] == 255 or sb[blk, j] == 255:
+                    total = math.nan
+                    continue
+                dot = Fraction(0)
+                for kk in range(32 * blk, min(32 * blk + 32, k)):
+                    dot += _mx_element_value(a_name, int(a[i, kk])) * _mx_element_value(b_name, int(b[kk, j]))
+                total += float(dot * Fraction(2) ** (int(sa[i, blk]) + int(sb[blk, j]) - 254))
+            out[i, j] = total
+    return out
+
+
+@pytest.mark.parametrize("a_name,b_name", [("mxfp8_e4m3", "mxfp8_e4m3"), ("mxfp4", "mxfp4"),
+                                           ("mxint8", "mxint8"), ("mxfp8_e5m2", "mxfp6_e2m3"),
+                                           ("mxint8", "mxfp8_e4m3")])
+def test_gemm_mx_matches_block_reference(a_name, b_name):
+    from hwsim.gemm import gemm_mx
+
+    rng = np.random.default_rng(len(a_name + b_name))
+    m, k, n = 3, 32 * 2 + 9, 4
+    x = rng.standard_normal((m, k)) * np.exp2(rng.integers(-30, 30, (m, 1)))
+    w = rng.standard_normal((k, n)) * np.exp2(rng.integers(-30, 30, (1, n)))
+    x[1, 40] = np.nan  # second block of row 1 gets the NaN scale
+    ta = get_format(a_name).quantize(x, axis=-1)
+    tb = get_format(b_name).quantize(w, axis=0)
+    got = gemm_mx(ta.codes, ta.scale_codes, a_name, tb.codes, tb.scale_codes, b_name)
+    expected = _gemm_mx_reference(a_name, ta.codes, ta.scale_codes, b_name, tb.codes, tb.scale_codes)
+    assert np.array_equal(got, expected, equal_nan=True)
+    assert np.isnan(got[1]).all() and np.isfinite(got[[0, 2]]).all()
+    # consistency with dequantize + exact products (every block here is exactly representable)
+    deq = ta.dequantize()[[0, 2]] @ tb.dequantize()
+    np.testing.assert_allclose(got[[0, 2]], deq, rtol=1e-12, atol=0)
+
+
+@pytest.mark.xfail(strict=True, reason="core_bugs.md B8: gemm_mx treats NaN/Inf element codes of FP8 MX "
+                   "formats as 0 (to_fixed maps them to 0); dequantize gives NaN/Inf for the same codes")
+@pytest.mark.parametrize("a_name,code,expected", [("mxfp8_e4m3", 0x7F, math.nan), ("mxfp8_e5m2", 0x7C, math.inf),
+                                                  ("mxfp8_e5m2", 0x7E, math.nan)])
+def test_gemm_mx_element_specials(a_name, code, expected):
+    from hwsim.gemm import gemm_mx
+
+    a = np.zeros((1, 32), np.uint8)
+    a[0, 0] = code
+    b = np.full((32, 1), 0x38, np.uint8)  # mxfp8_e4m3 element 1.0
+    scales = np.full((1, 1), 127)
+    got = gemm_mx(a, scales, a_name, b, scales, "mxfp8_e4m3")
+    t = get_format(a_name)
+    assert np.isnan(t.element_values(a)[0, 0]) or np.isinf(t.element_values(a)[0, 0])
+    assert np.array_equal(got, [[expected]], equal_nan=True)
+
+
+def test_gemm_mx_errors():
+    from hwsim.gemm import gemm_mx
+
+    a = np.zeros((2, 40), np.uint8)
+    b = np.zeros((40, 3), np.uint8)
+    with pytest.raises(ValueError, match=r"a_scales must have shape \(2, 2\), not \(2, 1\)"):
+        gemm_mx(a, np.zeros((2, 1)), "mxfp4", b, np.zeros((2, 3)), "mxfp4")
+    with pytest.raises(ValueError, match=r"b_scales must have shape \(2, 3\), not \(3, 2\)"):
+        gemm_mx(a, np.zeros((2, 2)), "mxfp4", b, np.zeros((3, 2)), "mxfp4")
+    with pytest.raises(TypeError, match=r"a_format must be an MX block format, not 'int8'"):
+        gemm_mx(a, np.zeros((2, 2)), "int8", b, np.zeros((2, 3)), "mxfp4")
+    with pytest.raises(ValueError, match=r"a_codes for float4_e2m1fn must lie in 0\.\.15, not 16"):
+        gemm_mx(a + 16, np.zeros((2, 2)), "mxfp4", b, np.zeros((2, 3)), "mxfp4")
