@@ -41,7 +41,7 @@ def _scalesim(args) -> int:
     for r in reports:
         print(f"  {r['name']:<24} M={r['m']:<6} K={r['k']:<6} N={r['n']:<6} cycles={r['total_cycles']:<10} "
               f"util={r['overall_util']:.2f}%")
-    print(f"wrote {Path(args.out) / 'COMPUTE_REPORT.csv'} and DETAILED_ACCESS_REPORT.csv")
+    print(f"wrote {Path(args.out) / 'COMPUTE_REPORT.csv'}, BANDWIDTH_REPORT.csv and DETAILED_ACCESS_REPORT.csv")
     return 0
 
 
@@ -58,8 +58,9 @@ def register(subparsers) -> None:
 
     s = subparsers.add_parser(
         "scalesim", help="SCALE-Sim 3.0 drop-in: same config/topology in, same reports out",
-        description="Read a SCALE-Sim config and topology CSV and write COMPUTE_REPORT.csv and "
-                    "DETAILED_ACCESS_REPORT.csv computed by hwsim's scalesim-compatible model.")
+        description="Read a SCALE-Sim config and topology CSV and write COMPUTE_REPORT.csv, "
+                    "BANDWIDTH_REPORT.csv and DETAILED_ACCESS_REPORT.csv computed by hwsim's "
+                    "scalesim-compatible model.")
     s.add_argument("config", help="SCALE-Sim .cfg file")
     s.add_argument("topology", help="SCALE-Sim topology CSV (conv or GEMM mode)")
     s.add_argument("--out", required=True, help="output directory")

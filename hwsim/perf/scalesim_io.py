@@ -14,8 +14,8 @@ Inputs
   unless given. As in SCALE-Sim, a conv layer whose name contains ``DP`` (depthwise) is split into
   one single-channel layer per input channel.
 
-Outputs: ``COMPUTE_REPORT.csv`` and ``DETAILED_ACCESS_REPORT.csv`` with SCALE-Sim's header text,
-column meanings and row format (``LayerID, v1, v2, ...,``).
+Outputs: ``COMPUTE_REPORT.csv``, ``BANDWIDTH_REPORT.csv`` and ``DETAILED_ACCESS_REPORT.csv`` with
+SCALE-Sim's header text, column meanings and row format (``LayerID, v1, v2, ...,``).
 
 Not modelled (rejected with a ConfigError, or noted): sparsity (``SparsitySupport: true``), custom
 SRAM layouts (``IfmapCustomLayout``/``FilterCustomLayout: True``), Ramulator traces, and USER
@@ -41,6 +41,8 @@ from hwsim.perf.workload import GemmOp, Workload
 
 COMPUTE_HEADER = ("LayerID, Total Cycles (incl. prefetch), Total Cycles, Stall Cycles, Overall Util %, "
                   "Mapping Efficiency %, Compute Util %,\n")
+BANDWIDTH_HEADER = ("LayerID, Avg IFMAP SRAM BW, Avg FILTER SRAM BW, Avg OFMAP SRAM BW, "
+                    "Avg IFMAP DRAM BW, Avg FILTER DRAM BW, Avg OFMAP DRAM BW,\n")
 DETAIL_HEADER = ("LayerID, SRAM IFMAP Start Cycle, SRAM IFMAP Stop Cycle, SRAM IFMAP Reads, "
                  "SRAM Filter Start Cycle, SRAM Filter Stop Cycle, SRAM Filter Reads, "
                  "SRAM OFMAP Start Cycle, SRAM OFMAP Stop Cycle, SRAM OFMAP Writes, "
@@ -314,7 +316,11 @@ def _cycle(x) -> str:
 
 
 def write_reports(out_dir, cfg: ScaleSimConfig, topo: Topology, *, exact_dram: bool = True) -> list[dict]:
-    """Write ``COMPUTE_REPORT.csv`` and ``DETAILED_ACCESS_REPORT.csv``; return the per-layer dicts."""
+    """Write ``COMPUTE_REPORT.csv``, ``BANDWIDTH_REPORT.csv`` and ``DETAILED_ACCESS_REPORT.csv``.
+
+    Returns the per-layer report dicts. Average bandwidths are SCALE-Sim's: SRAM words / total
+    cycles, DRAM words / (stop - start + 1) cycles.
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     reports = [layer_report(layer, cfg, exact_dram=exact_dram) for layer in topo.layers]
@@ -323,6 +329,14 @@ def write_reports(out_dir, cfg: ScaleSimConfig, topo: Topology, *, exact_dram: b
         for lid, r in enumerate(reports):
             items = [r["total_cycles_incl_prefetch"], r["total_cycles"], r["stall_cycles"], r["overall_util"],
                      r["mapping_eff"], r["compute_util"]]
+            fh.write(f"{lid}, " + ", ".join(str(x) for x in items) + ",\n")
+    with open(out / "BANDWIDTH_REPORT.csv", "w", encoding="utf-8") as fh:
+        fh.write(BANDWIDTH_HEADER)
+        for lid, r in enumerate(reports):
+            cyc = r["total_cycles"]
+            items = [r["sram_ifmap_reads"] / cyc, r["sram_filter_reads"] / cyc, r["sram_ofmap_writes"] / cyc]
+            for key, verb in (("ifmap", "reads"), ("filter", "reads"), ("ofmap", "writes")):
+                items.append(r[f"dram_{key}_{verb}"] / float(r[f"dram_{key}_stop"] - r[f"dram_{key}_start"] + 1))
             fh.write(f"{lid}, " + ", ".join(str(x) for x in items) + ",\n")
     with open(out / "DETAILED_ACCESS_REPORT.csv", "w", encoding="utf-8") as fh:
         fh.write(DETAIL_HEADER)

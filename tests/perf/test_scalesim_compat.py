@@ -78,7 +78,7 @@ def test_extra_oracle_runs_every_cell(run, tmp_path):
     cfg = read_config(EXTRA / f"{cfg_name}.cfg")
     topo = read_topology(EXTRA / f"{kind}_odd.csv")
     write_reports(tmp_path, cfg, topo)
-    for report in ("COMPUTE_REPORT.csv", "DETAILED_ACCESS_REPORT.csv"):
+    for report in ("COMPUTE_REPORT.csv", "BANDWIDTH_REPORT.csv", "DETAILED_ACCESS_REPORT.csv"):
         # byte for byte: same numbers, same float formatting, same header
         assert (tmp_path / report).read_text() == (EXTRA / run / report).read_text()
 
