@@ -118,7 +118,7 @@ def _dint_inputs(bits: int, alpha: Fraction, seed: int) -> np.ndarray:
     mids += [float(levels[-1] + Fraction(1, 2)), float(levels[0] - Fraction(1, 2))]
     mids = np.array(mids)
     hi = float(levels[-1]) + 3
-    x = np.concatenate([rng.uniform(-hi, hi, 3000), mids, np.nextafter(mids, np.inf),
+    x = np.concatenate([rng.uniform(-hi, hi, 24000 >> bits), mids, np.nextafter(mids, np.inf),
                            np.nextafter(mids, -np.inf), [float(v) for v in levels],
                            [0.0, -0.0, 1e-3, -1e-3, 1e300, -1e300]])
     return x

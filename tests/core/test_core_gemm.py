@@ -149,6 +149,12 @@ def test_adversarial_integer_extremes():
 
 def code_units(name: str, unit_exp: int) -> list[int]:
     """Value of every code as an exact integer number of 2**unit_exp (reference side; NaN/Inf -> None)."""
+    if name.startswith(("int", "uint")):  # two's complement directly (int16 has 65536 codes)
+        bits = int(name.lstrip("uint"))
+        assert unit_exp <= 0
+        half = 1 << (bits - 1)
+        return [(c - (1 << bits) if name.startswith("int") and c >= half else c) << -unit_exp
+                for c in range(1 << bits)]
     out = []
     for c in range(get_format(name).num_codes):
         v = ref_value(name, c)
