@@ -12,7 +12,9 @@ from fractions import Fraction
 import ml_dtypes
 import numpy as np
 import pytest
-from core_reference import dint_levels
+from core_reference import HYP, dint_levels
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hwsim import gemm, get_format
 from hwsim.gemm import AccumulatorSpec, accumulator_bits, gemm_ex, gemm_fixed, mac_product_fixed
@@ -561,3 +563,48 @@ def test_integer_gemm_matches_onnxruntime_matmul_integer(a_signed, b_signed, per
                a_zero_point=int(zpa), b_zero_point=zpb.reshape(1, -1))
     assert got.dtype == np.int64
     assert np.array_equal(got, expected.astype(np.int64))
+
+
+# ---------------------------------------------------------------------- properties (hypothesis)
+ALL_PAIRS = PAIRS + [("int8", "int8"), ("uint8", "int4"), ("int4", "int4"), ("nf4", "float8_e4m3fn")]
+
+
+@settings(HYP, max_examples=60)
+@given(st.sampled_from(ALL_PAIRS), st.integers(1, 6), st.integers(1, 70), st.integers(1, 6), st.integers(0, 2**32 - 1),
+       st.booleans())
+def test_property_gemm_equals_scalar_reference(pair, m, k, n, seed, with_specials):
+    a_name, b_name = pair
+    rng = np.random.default_rng(seed)
+    a = random_codes(rng, a_name, (m, k), finite=not with_specials)
+    b = random_codes(rng, b_name, (k, n), finite=not with_specials)
+    got = gemm(a, a_name, b, b_name)
+    if a_name == "nf4":
+        nf4 = get_format("nf4").values()
+        va = [[Fraction(float(nf4[c])) for c in row] for row in a.tolist()]
+        vb = ref_matrix(b_name, b.T.copy())
+        ref = [[ref_dot(r, c) for c in vb] for r in va]
+    else:
+        ref = ref_gemm(a_name, a, b_name, b)
+    assert_matches(got.astype(np.float64), ref)
+    # transposition symmetry: (A B)^T == B^T A^T with the formats swapped
+    assert np.array_equal(gemm(b.T.copy(), b_name, a.T.copy(), a_name), got.T, equal_nan=True)
+
+
+@settings(HYP, max_examples=60)
+@given(st.integers(4, 24), st.integers(1, 120), st.integers(0, 2**32 - 1), st.sampled_from(["int8", "uint8", "int4"]))
+def test_property_accumulator_width(bits, k, seed, a_name):
+    """wrap is order independent (== wrap of the exact sum); at >= accumulator_bits nothing overflows."""
+    rng = np.random.default_rng(seed)
+    a = random_codes(rng, a_name, (3, k))
+    b = random_codes(rng, "int8", (k, 4))
+    exact_sum = gemm(a, a_name, b, "int8")
+    wrapped = gemm_ex(a, a_name, b, "int8", accumulator=AccumulatorSpec(bits=bits, overflow="wrap"))
+    span = 1 << bits
+    assert wrapped.values.tolist() == [[((int(v) + span // 2) % span) - span // 2 for v in row]
+                                       for row in exact_sum.tolist()]
+    sat = gemm_ex(a, a_name, b, "int8", accumulator=AccumulatorSpec(bits=bits, overflow="saturate"))
+    assert np.all(sat.values >= -(span // 2)) and np.all(sat.values <= span // 2 - 1)
+    need = accumulator_bits(a_name, "int8", k)
+    if bits >= need:
+        assert wrapped.overflow_events == sat.overflow_events == 0
+        assert np.array_equal(sat.values, exact_sum)
