@@ -157,3 +157,13 @@ def test_quantize_errors():
         quantize(x, "float8_e4m3fn", symmetric=False)
     with pytest.raises(ValueError, match=r"unknown format name.*not 'int0'"):
         quantize(x, "int0")
+
+
+@pytest.mark.xfail(strict=True, reason="core_bugs.md B10: pow2_scale rounds a scale just above a power of two "
+                   "down (float log2 rounds to the integer), contrary to 'rounds s up'")
+def test_pow2_scale_rounds_up_just_above_a_power_of_two():
+    amax = np.nextafter(127 * 2.0**-16, np.inf)
+    x = np.array([amax, -1e-3])
+    plain = quantize(x, "int8")
+    assert plain.scale.flat[0] > 2.0**-16
+    assert quantize(x, "int8", pow2_scale=True).scale.flat[0] == 2.0**-15
