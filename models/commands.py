@@ -9,7 +9,9 @@ def _run(args) -> int:
     options = {}
     if args.layers is not None:
         options["layers"] = args.layers
-    summary = run_model(args.model, args.arch, args.formats, args.sentences, args.out, **options)
+    formats = args.formats or ("q4_1-a8" if args.model == "smollm2" else "w8a8")
+    sentences = args.sentences or (1 if args.model == "smollm2" else 4)
+    summary = run_model(args.model, args.arch, formats, sentences, args.out, **options)
     print(summary["markdown"])
     if args.out:
         print(f"wrote {args.out}/summary.json, summary.md, per_layer.csv, accuracy.csv")
@@ -39,8 +41,10 @@ def register(subparsers) -> None:
     r = sub.add_parser("run", help="float vs bit-exact quantized run + cycles/energy")
     r.add_argument("--model", default="minilm", choices=("minilm", "smollm2"))
     r.add_argument("--arch", default=None, help="architecture YAML (default: the packaged default)")
-    r.add_argument("--formats", default="w8a8", help="comma-separated presets (see `hwsim model formats`)")
-    r.add_argument("--sentences", type=int, default=4, help="held-out sentences / text chunks")
+    r.add_argument("--formats", default=None,
+                   help="comma-separated presets (see `hwsim model formats`; default w8a8, SmolLM2: q4_1-a8)")
+    r.add_argument("--sentences", type=int, default=None,
+                   help="held-out sentences (MiniLM, default 4) / 48-token text chunks (SmolLM2, default 1)")
     r.add_argument("--layers", type=int, default=None, help="truncate the model to this many layers")
     r.add_argument("--out", default=None, help="output folder for summary.json, summary.md, CSVs")
     r.set_defaults(handler=_run)

@@ -31,14 +31,18 @@ def mask_bias(mask: np.ndarray, ndim: int) -> np.ndarray:
     return bias.reshape(bias.shape[0], *([1] * (ndim - 2)), bias.shape[1])
 
 
-def softmax(x: np.ndarray, mask=None, *, causal: bool = False) -> np.ndarray:
-    """Softmax over the last axis (float64) with an optional key mask and causal mask."""
+def softmax(x: np.ndarray, mask=None, *, causal: bool = False, query_period: int | None = None) -> np.ndarray:
+    """Softmax over the last axis (float64) with an optional key mask and causal mask.
+
+    ``query_period``: rows are stacked query groups (grouped-query attention); row ``r`` is at position
+    ``r mod query_period``."""
     x = np.asarray(x, np.float64)
     if mask is not None:
         x = x + mask_bias(mask, x.ndim)
     if causal:
         q, k = x.shape[-2], x.shape[-1]
-        x = np.where(np.tril(np.ones((q, k), bool), k - q), x, -np.inf)
+        pos = np.arange(q) % query_period if query_period else np.arange(q) + (k - q)
+        x = np.where(np.arange(k)[None, :] <= pos[:, None], x, -np.inf)
     x = x - x.max(axis=-1, keepdims=True)
     e = np.exp(x)
     return e / e.sum(axis=-1, keepdims=True)
@@ -69,7 +73,7 @@ class FloatBackend:
         return np.asarray(x, self.dtype)
 
     def embedding(self, op, ids, word, pos=None, types=None):
-        x = word[ids].astype(np.float64)
+        x = (word.T if op.attrs.get("table_transposed") else word)[ids].astype(np.float64)
         if pos is not None:
             x = x + pos[np.arange(ids.shape[-1])]
         if types is not None:
@@ -96,7 +100,8 @@ class FloatBackend:
         return self._out(y if scale is None else y * np.float32(scale))
 
     def softmax(self, op, x, mask=None):
-        return self._out(softmax(x, mask, causal=op.attrs.get("causal", False)))
+        return self._out(softmax(x, mask, causal=op.attrs.get("causal", False),
+                                 query_period=op.attrs.get("query_period")))
 
     def gelu(self, op, x):
         return self._out(gelu(x))

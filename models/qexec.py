@@ -263,7 +263,7 @@ class QuantBackend:
 
     # -- ops ------------------------------------------------------------------------------------
     def embedding(self, op, ids, word, pos=None, types=None):
-        x = word[ids].astype(np.float64)
+        x = (word.T if op.attrs.get("table_transposed") else word)[ids].astype(np.float64)
         if pos is not None:
             x = x + pos[np.arange(ids.shape[-1])]
         if types is not None:
@@ -316,7 +316,8 @@ class QuantBackend:
     def softmax(self, op, x, mask=None):
         from hwsim.models.execute import softmax
 
-        p = softmax(x.values if isinstance(x, Scores) else _real(x), mask, causal=op.attrs.get("causal", False))
+        p = softmax(x.values if isinstance(x, Scores) else _real(x), mask, causal=op.attrs.get("causal", False),
+                    query_period=op.attrs.get("query_period"))
         if self.int_acts:
             u8 = get_format("uint8")
             return QAct(u8.encode(p * 255.0, saturate=True), "uint8", 1.0 / 255.0)
