@@ -616,3 +616,28 @@ def test_float32_mode_rejects_zero_point_on_float_format():
     a = np.full((1, 2), 0x38, np.uint8)
     with pytest.raises(TypeError, match=r"b_codes zero point applies to integer formats only, not 'float8_e4m3fn'"):
         gemm(a, "float8_e4m3fn", a.T.copy(), "float8_e4m3fn", b_zero_point=3, accumulate="float32")
+
+
+@pytest.mark.parametrize("target,a_bits,b_bits", [(24, 8, 8), (24, 11, 12), (24, 5, 20), (53, 26, 26),
+                                                   (53, 20, 30), (53, 22, 22), (62, 30, 31), (62, 31, 31),
+                                                   (62, 28, 33)])
+@pytest.mark.parametrize("side", [-1, 0, 1])
+def test_exact_fixed_matmul_at_the_product_bound(target, a_bits, b_bits, side):
+    """All-extreme odd operands with K chosen so K * max|a| * max|b| sits just below / at / just above
+    2**target (float32, float64 and int64 limits): the (odd) sums are wrong by rounding if a path whose
+    exactness bound does not hold is chosen."""
+    from hwsim.gemm import exact_fixed_matmul
+
+    amax, bmax = (1 << (a_bits - 1)) - 1, (1 << (b_bits - 1)) - 1
+    k = max(1, (1 << target) // (amax * bmax) + side)
+    assert k <= 100_000
+    k |= 1  # odd K: odd sums
+    fa = np.full((2, k), amax, dtype=np.int64)
+    fa[1] = -amax
+    fb = np.full((k, 2), bmax, dtype=np.int64)
+    fb[:, 1] = -bmax
+    fb[0, 1] = bmax - 2
+    got = exact_fixed_matmul(fa, fb)
+    expected = [[sum(int(x) * int(y) for x, y in zip(r, c, strict=True)) for c in fb.T.tolist()]
+                for r in fa.tolist()]
+    assert [[int(v) for v in row] for row in got.tolist()] == expected
