@@ -11,6 +11,7 @@ Usage::
     python benchmarks/bench_perf.py                       # our timings + SCALE-Sim on 2 small layers
     python benchmarks/bench_perf.py --skip-scalesim       # only our timings
     python benchmarks/bench_perf.py --layers minilm_attn_out:32x32:ws r18_l2_conv1_s2:32x32:ws
+    python benchmarks/bench_perf.py --random 40           # + 40 random small cases, reports compared
 
 SCALE-Sim takes 140-460 s and 1-1.7 GB per big GEMM layer on a 2-core machine; pick small layers.
 The venv is kept in ``--venv`` (default ``$TMPDIR/hwsim-scalesim-venv``) and reused.
@@ -184,12 +185,68 @@ def run_scalesim(python: Path, spec: str, workdir: Path) -> dict:
             "dram": [int(float(detail[i])) for i in (12, 15, 18)]}
 
 
+def _random_case(rng, index: int, base_cfg: str) -> tuple[str, str, str]:
+    """A random SCALE-Sim config + 2-layer topology (GEMM or conv): (cfg text, topology text, mode)."""
+    rows = rng.choice([2, 3, 4, 5, 8, 12, 16, 24, 32, 64])
+    cols = rng.choice([2, 3, 4, 6, 8, 16, 20, 32, 64])
+    cfg = (base_cfg.replace("ArrayHeight:    32", f"ArrayHeight:    {rows}")
+           .replace("ArrayWidth:     32", f"ArrayWidth:     {cols}")
+           .replace("IfmapSramSzkB:    256", f"IfmapSramSzkB:    {rng.choice([1, 2, 4, 8, 64, 256])}")
+           .replace("FilterSramSzkB:   256", f"FilterSramSzkB:   {rng.choice([1, 2, 3, 16, 256])}")
+           .replace("OfmapSramSzkB:    128", f"OfmapSramSzkB:    {rng.choice([1, 2, 4, 32, 128])}")
+           .replace("Dataflow : ws", f"Dataflow : {rng.choice(['os', 'ws', 'is'])}")
+           .replace("run_name = sa32x32_ws", f"run_name = rand{index}"))
+    if index % 2 == 0:
+        lines = ["Layer, M, N, K,"] + [f"g{j}, {rng.randint(1, 200)}, {rng.randint(1, 150)}, {rng.randint(1, 300)},"
+                                      for j in range(2)]
+        return cfg, "\n".join(lines) + "\n", "gemm"
+    lines = ["Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, Num Filter, Strides,"]
+    for j in range(2):
+        fh, fw = rng.randint(1, 5), rng.randint(1, 5)
+        lines.append(f"c{j}, {rng.randint(fh, 20)}, {rng.randint(fw, 20)}, {fh}, {fw}, {rng.randint(1, 12)}, "
+                     f"{rng.randint(1, 40)}, {rng.randint(1, 3)},")
+    return cfg, "\n".join(lines) + "\n", "conv"
+
+
+def check_random(python: Path, count: int, seed: int) -> int:
+    """Run SCALE-Sim on ``count`` random small cases; compare all three reports byte for byte."""
+    import random
+
+    from hwsim.perf.scalesim_io import read_config, read_topology, write_reports
+
+    rng = random.Random(seed)
+    base = (EXAMPLES / "arch" / "scalesim_sa32x32_ws.cfg").read_text()
+    same = 0
+    with tempfile.TemporaryDirectory() as tmp:
+        for i in range(count):
+            cfg_text, topo_text, mode = _random_case(rng, i, base)
+            work = Path(tmp) / f"rand{i}"
+            work.mkdir()
+            (work / "c.cfg").write_text(cfg_text)
+            (work / "t.csv").write_text(topo_text)
+            (work / "run.py").write_text(_RUNNER)
+            subprocess.run([str(python), "run.py", "c.cfg", "t.csv", "ss", mode], check=True, capture_output=True,
+                           cwd=work)
+            write_reports(work / "ours", read_config(work / "c.cfg"), read_topology(work / "t.csv", mode=mode))
+            ok = all((work / "ss" / f"rand{i}" / rep).read_text() == (work / "ours" / rep).read_text()
+                     for rep in ("COMPUTE_REPORT.csv", "BANDWIDTH_REPORT.csv", "DETAILED_ACCESS_REPORT.csv"))
+            same += ok
+            if not ok:
+                print(f"  case {i} differs:\n{cfg_text}\n{topo_text}")
+    print(f"\nrandom cases (seed {seed}): {same}/{count} with byte-identical COMPUTE, BANDWIDTH and "
+          "DETAILED_ACCESS reports")
+    return same
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--layers", nargs="+", default=list(DEFAULT_LAYERS), help="name:RxC:dataflow ...")
     ap.add_argument("--skip-scalesim", action="store_true")
     ap.add_argument("--venv", type=Path, default=Path(tempfile.gettempdir()) / "hwsim-scalesim-venv")
     ap.add_argument("--repeat", type=int, default=15)
+    ap.add_argument("--random", type=int, default=0, metavar="N",
+                    help="also run N random small configs/layers through SCALE-Sim and compare reports")
+    ap.add_argument("--seed", type=int, default=7)
     args = ap.parse_args(argv)
 
     ours = time_ours(args.layers, args.repeat)
@@ -215,6 +272,8 @@ def main(argv=None) -> int:
             print(f"{r['spec']:<32} {ss['cycles']:>9} {r['cycles']:>9} {r['cycles'] - ss['cycles']:>5} "
                   f"{sram == ss['sram']!s:>14} {dram == ss['dram']!s:>10} {ss['cpu_s']:>9.2f} {ss['wall_s']:>9.2f} "
                   f"{ss['wall_s'] / (r['eval_us'] * 1e-6):>16,.0f} {ss['wall_s'] / r['report_exact_s']:>16,.0f}")
+    if args.random:
+        check_random(python, args.random, args.seed)
     return 0
 
 
