@@ -145,6 +145,17 @@ class ElementFormat:
         """Exact fixed-point integers ``F`` (int64) with value == F * 2**lsb_exponent (NaN/Inf -> 0)."""
         return self._fixed_table[0][self.check_codes(codes)]
 
+    def fixed_lookup(self, dtype) -> np.ndarray | None:
+        """Table of ``F`` by code in ``dtype`` (e.g. float32 for BLAS operands); None if too many codes.
+
+        Callers must only use a float dtype when every ``|F|`` is exactly representable in it.
+        """
+        key = np.dtype(dtype).name
+        cache = self.__dict__.setdefault("_fixed_lookups", {})
+        if key not in cache:
+            cache[key] = self._fixed_table[0].astype(dtype)
+        return cache[key]
+
     @property
     def lsb_exponent(self) -> int:
         """Exponent of the weight of the fixed-point LSB (value = F * 2**lsb_exponent)."""
@@ -267,6 +278,15 @@ class IntFormat(ElementFormat):
 
     def to_fixed(self, codes) -> np.ndarray:
         return self.code_to_int(self.check_codes(codes))
+
+    def fixed_lookup(self, dtype) -> np.ndarray | None:
+        if self.bits > _MAX_TABLE_BITS:
+            return None
+        key = np.dtype(dtype).name
+        cache = self.__dict__.setdefault("_fixed_lookups", {})
+        if key not in cache:
+            cache[key] = self.code_to_int(np.arange(self.num_codes)).astype(dtype)
+        return cache[key]
 
     @property
     def lsb_exponent(self) -> int:

@@ -8,19 +8,19 @@ accumulator is a signed fixed-point register with LSB weight ``2**(lsb_a + lsb_b
 exact; for integer formats the register can be limited to ``AccumulatorSpec.bits`` bits with ``wrap``
 (two's complement) or ``saturate`` semantics applied after every addition, in the order k = 0 .. K-1.
 
-Why float BLAS is exact here (the bound, guarded in :func:`exact_fixed_matmul`)
-------------------------------------------------------------------------------
-Let ``|F_a| < 2**ba`` and ``|F_b| < 2**bb``.  Every product is an integer with ``|p| < 2**(ba+bb)`` and every
-partial sum over at most K terms satisfies ``|s| < K * 2**(ba+bb) <= 2**(ba+bb+kb)`` with
-``kb = ceil(log2 K)``.  An IEEE binary64 (binary32) number represents every integer of magnitude up to
-``2**53`` (``2**24``) exactly, and a sum or product of exactly-representable integers whose exact result is
-representable is computed exactly, *whatever the summation order or blocking the BLAS uses*.  So if
-``ba + bb + kb <= 53`` one float64 GEMM of the integers ``F`` is exact (``<= 24``: one float32 GEMM).
-int8 x int8 (ba = bb = 8, |F| <= 128 = 2**7 so ba = bb = 8 with the sign bound) fits float32 up to
-K = 2**8 ... we compute the bound from the actual maxima, so int8 x int8 with K = 768 (128*128*768 < 2**24)
-uses float32.  Where the bound fails (e.g. float8_e5m2 x float8_e5m2, 33-bit F) the operands are split into
-limbs ``F = sum_i L_i * 2**(w*i)`` so that every limb GEMM satisfies the bound, and the limb results are
-recombined in int64 (or Python integers beyond 62 bits).
+Why float BLAS is exact here (the bound, guarded in :func:`gemm_ex` and :func:`exact_fixed_matmul`)
+-----------------------------------------------------------------------------------------------
+Let ``|F_a| <= A`` and ``|F_b| <= B`` (``F`` minus its zero point).  Every product is an integer with
+``|p| <= A*B`` and every partial sum over at most K terms satisfies ``|s| <= K*A*B``.  IEEE binary64
+(binary32) represents every integer of magnitude up to ``2**53`` (``2**24``) exactly, and a sum or product of
+exactly-representable integers whose exact result is representable is computed exactly, *whatever the
+summation order, blocking or FMA use of the BLAS*.  So if ``K*A*B <= 2**53`` one float64 GEMM of the integers
+``F`` is exact, and if ``K*A*B <= 2**24`` one float32 GEMM is.  The bound is taken from the formats (no pass
+over the data): int8 x int8 has ``A = B = 128``, so K up to 1024 runs in float32 and K up to 2**39 in float64;
+float8_e4m3fn (``|F| <= 448 * 2**9``) runs in float64 up to K = 2**17.  Where the bound fails (e.g.
+float8_e5m2 x float8_e5m2, 33-bit F) the operands are split into limbs ``F = sum_i L_i * 2**(w*i)`` so that
+every limb GEMM satisfies the bound, and the limb results are recombined in int64 (or Python integers beyond
+62 bits).
 
 Output
 ------
@@ -133,13 +133,42 @@ def accumulator_bits(a_format, b_format, k: int) -> int:
     return max((-lo - 1).bit_length() if lo < 0 else 0, hi.bit_length()) + 1
 
 
+def _check_zero_point(fmt: ElementFormat, zero_point, argument: str) -> bool:
+    """True when a nonzero zero point applies; zero points exist for integer formats only."""
+    if not np.any(zero_point != 0):
+        return False
+    if fmt.kind != "int":
+        raise TypeError(f"{argument} zero point applies to integer formats only, not {fmt.name!r}")
+    return True
+
+
 def _fixed_operand(codes, fmt: ElementFormat, zero_point, argument: str) -> np.ndarray:
     fixed = fmt.to_fixed(fmt.check_codes(codes, argument))
-    if np.any(zero_point != 0):
-        if fmt.kind != "int":
-            raise TypeError(f"{argument} zero point applies to integer formats only, not {fmt.name!r}")
+    if _check_zero_point(fmt, zero_point, argument):
         fixed = fixed - np.asarray(zero_point, dtype=np.int64)
     return fixed
+
+
+def _operand_bound(fmt: ElementFormat, zero_point: np.ndarray) -> int:
+    """Largest possible ``|F - zero_point|`` over the format's codes (no pass over the data)."""
+    zp_lo, zp_hi = int(np.min(zero_point)), int(np.max(zero_point))
+    return max(abs(fmt.fixed_min - zp_hi), abs(fmt.fixed_max - zp_lo), abs(fmt.fixed_min - zp_lo),
+               abs(fmt.fixed_max - zp_hi))
+
+
+def _float_operand(codes, fmt: ElementFormat, zero_point, argument: str, dtype) -> np.ndarray:
+    """``F - zero_point`` as a float array by one table lookup (exact: the caller checked the bound)."""
+    codes = np.asarray(codes)
+    table = fmt.fixed_lookup(dtype)
+    if table is None or codes.dtype.kind not in "iub":
+        values = fmt.to_fixed(fmt.check_codes(codes, argument)).astype(dtype)
+    else:
+        if not (codes.dtype.kind == "u" and codes.dtype.itemsize * 8 <= fmt.bits):
+            fmt.check_codes(codes, argument)
+        values = np.take(table, codes)
+    if _check_zero_point(fmt, zero_point, argument):
+        values = values - np.asarray(zero_point, dtype=dtype)
+    return values
 
 
 def mac_product_fixed(a_codes, a_format, b_codes, b_format, *, a_zero_point=0, b_zero_point=0):
@@ -178,6 +207,15 @@ def _limbs(fixed: np.ndarray, width: int, count: int) -> list[np.ndarray]:
     return limbs
 
 
+def _exact_float_dtype(sum_bound: int):
+    """float32 / float64 when every partial sum (at most ``sum_bound`` in magnitude) is exact in it."""
+    if sum_bound <= 1 << _FLOAT32_EXACT_BITS:
+        return np.float32
+    if sum_bound <= 1 << _FLOAT64_EXACT_BITS:
+        return np.float64
+    return None
+
+
 def exact_fixed_matmul(fa: np.ndarray, fb: np.ndarray) -> np.ndarray:
     """Exact integer matrix product of int64 matrices via float BLAS (see the module docstring).
 
@@ -186,13 +224,13 @@ def exact_fixed_matmul(fa: np.ndarray, fb: np.ndarray) -> np.ndarray:
     k = fa.shape[-1]
     if k == 0:
         return np.zeros(fa.shape[:-1] + fb.shape[-1:], dtype=np.int64)
-    ba = _bits_of(np.max(np.abs(fa), initial=0))
-    bb = _bits_of(np.max(np.abs(fb), initial=0))
+    max_a = int(np.max(np.abs(fa), initial=0))
+    max_b = int(np.max(np.abs(fb), initial=0))
+    ba, bb = _bits_of(max_a), _bits_of(max_b)
     kb = math.ceil(math.log2(k)) if k > 1 else 0
-    if ba + bb + kb <= _FLOAT32_EXACT_BITS:
-        return np.matmul(fa.astype(np.float32), fb.astype(np.float32)).astype(np.int64)
-    if ba + bb + kb <= _FLOAT64_EXACT_BITS:
-        return np.matmul(fa.astype(np.float64), fb.astype(np.float64)).astype(np.int64)
+    dtype = _exact_float_dtype(max_a * max_b * k)
+    if dtype is not None:
+        return np.matmul(fa.astype(dtype), fb.astype(dtype)).astype(np.int64)
     budget = _FLOAT64_EXACT_BITS - kb
     if budget < 2:
         raise ValueError(f"K is too large for exact accumulation, not {k!r}")
@@ -314,19 +352,30 @@ def gemm_ex(a_codes, a_format, b_codes, b_format, *, a_zero_point=0, b_zero_poin
     zpb = _zero_point(b_zero_point, (1, b.shape[1]), "b_zero_point")
     lsb = a_fmt.lsb_exponent + b_fmt.lsb_exponent
     if accumulate == "float32":
+        _check_zero_point(a_fmt, zpa, "a_codes")
+        _check_zero_point(b_fmt, zpb, "b_codes")
         return GemmResult(_float32_sequential(a_fmt, a, b_fmt, b, zpa, zpb), 0, lsb)
     if accumulate != "exact":
         raise ValueError(f"accumulate must be 'exact' or 'float32', not {accumulate!r}")
-    fa = _fixed_operand(a, a_fmt, zpa, "a_codes")
-    fb = _fixed_operand(b, b_fmt, zpb, "b_codes")
-    exact = exact_fixed_matmul(fa, fb)
-    events = 0
-    if accumulator is not None:
-        exact, events = _apply_accumulator(exact, fa, fb, accumulator)
     integer_result = a_fmt.kind == "int" and b_fmt.kind == "int"
-    if integer_result and exact.dtype != object:
-        return GemmResult(exact, events, lsb)
-    values = _to_float(exact, lsb)
+    dtype = _exact_float_dtype(_operand_bound(a_fmt, zpa) * _operand_bound(b_fmt, zpb) * max(a.shape[1], 1))
+    events = 0
+    if dtype is not None and accumulator is None:
+        # fast path: one exact BLAS GEMM on table-looked-up operands (bound in the module docstring)
+        product = np.matmul(_float_operand(a, a_fmt, zpa, "a_codes", dtype),
+                            _float_operand(b, b_fmt, zpb, "b_codes", dtype))
+        if integer_result:
+            return GemmResult(product.astype(np.int64), 0, lsb)
+        values = product.astype(np.float64, copy=False) * 2.0**lsb
+    else:
+        fa = _fixed_operand(a, a_fmt, zpa, "a_codes")
+        fb = _fixed_operand(b, b_fmt, zpb, "b_codes")
+        exact = exact_fixed_matmul(fa, fb)
+        if accumulator is not None:
+            exact, events = _apply_accumulator(exact, fa, fb, accumulator)
+        if integer_result and exact.dtype != object:
+            return GemmResult(exact, events, lsb)
+        values = _to_float(exact, lsb)
     special_a, special_b = a_fmt.is_special(a), b_fmt.is_special(b)
     if special_a.any() or special_b.any():
         values = _merge_specials(values, a_fmt.decode(a), b_fmt.decode(b), special_a, special_b)
@@ -422,4 +471,17 @@ def gemm_mx(a_codes, a_scales, a_format, b_codes, b_scales, b_format) -> np.ndar
         partial = exact_fixed_matmul(fa[:, cols], fb[cols, :]).astype(np.float64)
         exponent = (sa[:, j:j + 1] + sb[j:j + 1, :] - 254 + lsb).astype(np.int32)
         total += np.ldexp(partial, exponent)
-    return np.where(nan.any(axis=1), np.nan, total)
+    total = np.where(nan.any(axis=1), np.nan, total)
+    special_a, special_b = a_mx.element.is_special(a), b_mx.element.is_special(b)
+    if special_a.any() or special_b.any():  # element NaN/Inf keep their IEEE meaning (OCP MX v1.0 sec. 6)
+        va = _mx_values(a_mx, a, sa, axis=1)
+        vb = _mx_values(b_mx, b, sb, axis=0)
+        total = _merge_specials(total, va, vb, special_a, special_b)
+    return total
+
+
+def _mx_values(fmt, codes: np.ndarray, scales: np.ndarray, axis: int) -> np.ndarray:
+    """Element values times their block scale (float64), blocks along ``axis``."""
+    from hwsim.mx import MXTensor
+
+    return fmt.dequantize(MXTensor(codes=codes, scale_codes=scales, format=fmt, axis=axis))

@@ -94,7 +94,9 @@ def _check(x, fmt, granularity, axis, group_size):
 
 
 def _pow2(scale: np.ndarray) -> np.ndarray:
-    return np.exp2(np.ceil(np.log2(scale)))
+    """Smallest power of two >= scale (exact: from the binary exponent, not a float log2)."""
+    mantissa, exponent = np.frexp(scale)
+    return np.ldexp(1.0, exponent - (mantissa == 0.5))
 
 
 def quantize(x, fmt, *, granularity: str = "tensor", axis: int = -1, group_size: int | None = None,

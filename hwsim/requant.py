@@ -100,6 +100,9 @@ def quantize_multiplier(real, bits: int = 32):
     zero = (r == 0) | (e < -(bits - 1))
     m = np.where(zero, 0, m)
     shift = np.where(zero, 0, e - (bits - 1))
+    if np.any(shift > 0):  # the rounding carry reached 2**(bits-1)
+        raise ValueError(f"real must be below 2**{bits - 1} for {bits}-bit multipliers, "
+                         f"not {float(r[shift > 0].flat[0])!r}")
     if np.ndim(real) == 0:
         return int(m), int(shift)
     return m, shift
@@ -152,33 +155,26 @@ def requant_multiply(acc: np.ndarray, multiplier: np.ndarray) -> np.ndarray:
     return acc * multiplier
 
 
-def _trunc_div_pow2(x: np.ndarray, n: int) -> np.ndarray:
-    """C-style ``x / 2**n`` truncating toward zero."""
-    return np.where(x >= 0, x >> n, -((-x) >> n))
-
-
-def _rounding_divide_by_pot(x: np.ndarray, exponent: np.ndarray) -> np.ndarray:
-    """gemmlowp ``RoundingDivideByPOT``: ties away from zero."""
-    exponent = np.minimum(exponent, 62)
-    mask = (np.int64(1) << exponent) - 1
-    remainder = x & mask
-    threshold = (mask >> 1) + (x < 0)
-    return (x >> exponent) + (remainder > threshold)
-
-
 def _gemmlowp(acc, multiplier, shift, bits: int) -> np.ndarray:
+    """TFLite ``MultiplyByQuantizedMultiplier`` generalised to ``bits``-bit multipliers ``M >= 0``.
+
+    Two exact rewrites keep it to a few int64 passes (both checked against the literal C code in
+    tests/core and against LiteRT's reference kernels in tests/external):
+
+    * ``SaturatingRoundingDoublingHighMul(x, M)`` = ``(x*M + nudge) / 2**(b-1)`` truncated toward zero with
+      ``nudge = 2**(b-2)`` (``x*M >= 0``) or ``1 - 2**(b-2)`` (``x*M < 0``) equals ``(x*M + 2**(b-2)) >> (b-1)``
+      (floor): for ``v = x*M + 2**(b-2)`` and ``D = 2**(b-1)``, ``-floor((D - 1 - v) / D) = floor(v / D)``.
+      Its saturating case ``x == M == INT_MIN`` cannot occur since ``M >= 0``.
+    * ``RoundingDivideByPOT(y, r)`` (ties away from zero) equals ``(y + 2**(r-1) - [y < 0 and r > 0]) >> r``.
+    """
     exponent = shift + (bits - 1)
-    left = np.maximum(exponent, 0)
-    right = np.maximum(-exponent, 0)
-    shifted = acc << np.minimum(left, 40)
-    x = ((shifted + (1 << 31)) & 0xFFFFFFFF) - (1 << 31)  # int32 wrap, as compiled C
-    product = x * multiplier
-    half = 1 << (bits - 2)
-    nudge = np.where(product >= 0, half, 1 - half)
-    high = _trunc_div_pow2(product + nudge, bits - 1)
-    most_negative = -(1 << (bits - 1))
-    high = np.where((x == most_negative) & (multiplier == most_negative), (1 << (bits - 1)) - 1, high)
-    return _rounding_divide_by_pot(high, right)
+    x = acc
+    if np.any(exponent > 0):
+        left = np.clip(exponent, 0, 40)
+        x = (((acc << left) + (1 << 31)) & 0xFFFFFFFF) - (1 << 31)  # int32 wrap, as compiled C
+    high = (x * multiplier + (1 << (bits - 2))) >> (bits - 1)
+    right = np.clip(-exponent, 0, 62)
+    return (high + ((np.int64(1) << right) >> 1) - ((high < 0) & (right > 0))) >> right
 
 
 def requant_round_shift(product: np.ndarray, shift: np.ndarray, rounding: str) -> np.ndarray:
