@@ -610,9 +610,8 @@ def test_property_accumulator_width(bits, k, seed, a_name):
         assert np.array_equal(sat.values, exact_sum)
 
 
-@pytest.mark.xfail(strict=True, reason="core_bugs.md B9: accumulate='float32' silently applies a zero point to "
-                   "a float format (value - zp) where accumulate='exact' raises TypeError")
 def test_float32_mode_rejects_zero_point_on_float_format():
+    """Regression for core_bugs.md B9 (fixed in 8c3c144)."""
     a = np.full((1, 2), 0x38, np.uint8)
     with pytest.raises(TypeError, match=r"b_codes zero point applies to integer formats only, not 'float8_e4m3fn'"):
         gemm(a, "float8_e4m3fn", a.T.copy(), "float8_e4m3fn", b_zero_point=3, accumulate="float32")

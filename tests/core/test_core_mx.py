@@ -210,9 +210,18 @@ def _gemm_mx_reference(a_name, a, sa, b_name, b, sb):
                 if sa[i, blk] == 255 or sb[blk, j] == 255:
                     total = math.nan
                     continue
-                dot = Fraction(0)
+                dot, specials = Fraction(0), set()
                 for kk in range(32 * blk, min(32 * blk + 32, k)):
-                    dot += _mx_element_value(a_name, int(a[i, kk])) * _mx_element_value(b_name, int(b[kk, j]))
+                    x = _mx_element_value(a_name, int(a[i, kk]))
+                    y = _mx_element_value(b_name, int(b[kk, j]))
+                    if isinstance(x, Fraction) and isinstance(y, Fraction):
+                        dot += x * y
+                    else:
+                        specials.add(float(x) * float(y))  # IEEE: NaN, or +-Inf (0 * Inf -> NaN)
+                if specials:
+                    bad = any(math.isnan(v) for v in specials) or len(specials) > 1
+                    total += math.nan if bad else specials.pop()
+                    continue
                 total += float(dot * Fraction(2) ** (int(sa[i, blk]) + int(sb[blk, j]) - 254))
             out[i, j] = total
     return out
@@ -240,11 +249,10 @@ def test_gemm_mx_matches_block_reference(a_name, b_name):
     np.testing.assert_allclose(got[[0, 2]], deq, rtol=1e-12, atol=0)
 
 
-@pytest.mark.xfail(strict=True, reason="core_bugs.md B8: gemm_mx treats NaN/Inf element codes of FP8 MX "
-                   "formats as 0 (to_fixed maps them to 0); dequantize gives NaN/Inf for the same codes")
 @pytest.mark.parametrize("a_name,code,expected", [("mxfp8_e4m3", 0x7F, math.nan), ("mxfp8_e5m2", 0x7C, math.inf),
                                                   ("mxfp8_e5m2", 0x7E, math.nan)])
 def test_gemm_mx_element_specials(a_name, code, expected):
+    """Regression for core_bugs.md B8 (fixed in 8c3c144)."""
     from hwsim.gemm import gemm_mx
 
     a = np.zeros((1, 32), np.uint8)
@@ -255,6 +263,30 @@ def test_gemm_mx_element_specials(a_name, code, expected):
     t = get_format(a_name)
     assert np.isnan(t.element_values(a)[0, 0]) or np.isinf(t.element_values(a)[0, 0])
     assert np.array_equal(got, [[expected]], equal_nan=True)
+
+
+@pytest.mark.parametrize("a_name,b_name", [("mxfp8_e4m3", "mxfp8_e5m2"), ("mxfp8_e5m2", "mxfp8_e5m2")])
+def test_gemm_mx_random_element_specials(a_name, b_name):
+    from hwsim.gemm import gemm_mx
+
+    rng = np.random.default_rng(99)
+    m, k, n = 4, 70, 5
+    ea, eb = get_format(a_name).element, get_format(b_name).element
+    a = rng.integers(0, 256, (m, k)).astype(np.uint8)
+    b = rng.integers(0, 256, (k, n)).astype(np.uint8)
+    a[ea.is_special(a)] = 1
+    b[eb.is_special(b)] = 1
+    a[1, 5] = ea.nan_code  # row 1: NaN in block 0
+    a[2, 40] = 0x7C if a_name == "mxfp8_e5m2" else 0x7F  # row 2: +Inf (e5m2) / NaN (e4m3) in block 1
+    b[40, 3] = 0xFC if b_name == "mxfp8_e5m2" else 0xFF  # column 3: -Inf in block 1 (+Inf * -Inf etc.)
+    b[65, 4] = 0xFC if b_name == "mxfp8_e5m2" else 0xFF
+    sa = rng.integers(100, 150, (m, 3))
+    sb = rng.integers(100, 150, (3, n))
+    sa[0, 2] = 255
+    got = gemm_mx(a, sa, a_name, b, sb, b_name)
+    expected = _gemm_mx_reference(a_name, a, sa, b_name, b, sb)
+    assert np.array_equal(got, expected, equal_nan=True)
+    assert np.isfinite(got).any() and np.isnan(got).any() and np.isinf(got).any()
 
 
 def test_gemm_mx_errors():

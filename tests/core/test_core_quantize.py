@@ -159,11 +159,15 @@ def test_quantize_errors():
         quantize(x, "int0")
 
 
-@pytest.mark.xfail(strict=True, reason="core_bugs.md B10: pow2_scale rounds a scale just above a power of two "
-                   "down (float log2 rounds to the integer), contrary to 'rounds s up'")
-def test_pow2_scale_rounds_up_just_above_a_power_of_two():
-    amax = np.nextafter(127 * 2.0**-16, np.inf)
-    x = np.array([amax, -1e-3])
-    plain = quantize(x, "int8")
-    assert plain.scale.flat[0] > 2.0**-16
-    assert quantize(x, "int8", pow2_scale=True).scale.flat[0] == 2.0**-15
+@pytest.mark.parametrize("name", ["int8", "float8_e4m3fn"])
+def test_pow2_scale_rounds_up_just_above_a_power_of_two(name):
+    """Regression for core_bugs.md B10 (fixed in 8c3c144): every k, 0..5 ulps above 127 * 2**k / 448 * 2**k."""
+    top = 127.0 if name == "int8" else 448.0
+    for k in range(-20, 20):
+        amax = top * 2.0**k
+        for _ in range(6):
+            x = np.array([amax, -1e-3 * 2.0**k])
+            plain = float(quantize(x, name).scale.flat[0])
+            p2 = float(quantize(x, name, pow2_scale=True).scale.flat[0])
+            assert np.frexp(p2)[0] == 0.5 and plain <= p2 < 2 * plain, (k, amax)
+            amax = np.nextafter(amax, np.inf)

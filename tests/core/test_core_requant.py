@@ -110,10 +110,9 @@ def test_quantize_multiplier_error_shows_plain_value():
         quantize_multiplier([1.0, np.inf])
 
 
-@pytest.mark.xfail(strict=True, reason="core_bugs.md B7: a factor just below 2**31 rounds up to 2**31 "
-                   "(carry) and gives shift 1 (TFLite shift 32) instead of being rejected")
 @pytest.mark.parametrize("bits", [32, 16])
 def test_quantize_multiplier_rejects_carry_to_limit(bits):
+    """Regression for core_bugs.md B7 (fixed in 8c3c144)."""
     real = np.nextafter(2.0 ** (bits - 1), 0)  # rounds to multiplier 2**(bits-1): the factor 2**(bits-1)
     with pytest.raises(ValueError, match=rf"real must be below 2\*\*{bits - 1}"):
         quantize_multiplier(real, bits=bits)
