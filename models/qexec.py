@@ -47,10 +47,14 @@ class QuantConfig:
     w_granularity: str = "channel"
     group_size: int | None = None
     a_format: str = "int8"
+    #: Checkpoint layout (``hwsim.models.checkpoints.LAYOUTS``): weights are written in that layout from
+    #: the float model, read back and executed as stored (codes, group scales and zero points).
+    checkpoint: str | None = None
 
     def describe(self) -> str:
         g = f"group{self.group_size}" if self.w_granularity == "group" else self.w_granularity
-        return f"W {self.w_format}/{g}, A {self.a_format}/tensor"
+        src = f" from a {self.checkpoint} checkpoint" if self.checkpoint else ""
+        return f"W {self.w_format}/{g}{src}, A {self.a_format}/tensor"
 
 
 PRESETS = {
@@ -63,6 +67,11 @@ PRESETS = {
     "fp8": QuantConfig("fp8", "float8_e4m3fn", "channel", a_format="float8_e4m3fn"),
     "fp4-g32-a8": QuantConfig("fp4-g32-a8", "float4_e2m1fn", "group", 32, a_format="float8_e4m3fn"),
     "mxfp4-a8": QuantConfig("mxfp4-a8", "mxfp4", "group", 32, a_format="float8_e4m3fn"),
+    "gptq-w4a8": QuantConfig("gptq-w4a8", "uint4", "group", 128, checkpoint="gptq"),
+    "awq-w4a8": QuantConfig("awq-w4a8", "uint4", "group", 128, checkpoint="awq"),
+    "ct-w4a8": QuantConfig("ct-w4a8", "uint4", "group", 128, checkpoint="pack-quantized"),
+    "nvfp4-a8": QuantConfig("nvfp4-a8", "float4_e2m1fn", "group", 16, a_format="float8_e4m3fn",
+                            checkpoint="nvfp4-pack-quantized"),
 }
 
 
@@ -125,6 +134,7 @@ class QWeight:
     fmt: str
     scale: np.ndarray  # [N] (tensor/channel) or [K/g, N] (group)
     group_size: int | None
+    zero_point: np.ndarray | None = None  # [K/g, N] integer zero points (checkpoints)
 
 
 def _real(x) -> np.ndarray:
@@ -149,7 +159,7 @@ class QuantBackend:
     """
 
     def __init__(self, config: QuantConfig, amax: dict, graph, *, smooth_alpha: float | None = 0.7,
-                 gelu_from_acc: bool = True, smooth_kinds=("layernorm", "rmsnorm")):
+                 gelu_from_acc: bool = True, smooth_kinds=("layernorm", "rmsnorm"), checkpoint: dict | None = None):
         self.config = config
         self.amax = amax
         self.a_spec = get_format(config.a_format)
@@ -162,6 +172,10 @@ class QuantBackend:
             for t in op.inputs:
                 self.consumers.setdefault(t, []).append(op)
         self.graph = graph
+        if checkpoint is not None:
+            smooth_alpha = None  # stored weights cannot absorb smoothing scales
+            for name, q in checkpoint.items():
+                self._weights[name] = _checkpoint_weight(q)
         self.gelu_from_acc = gelu_from_acc
         self.smooth_kinds = smooth_kinds
         self.smooth = {} if smooth_alpha is None else self._smoothing(graph, float(smooth_alpha))
@@ -287,8 +301,9 @@ class QuantBackend:
             g = qw.group_size
             y = np.zeros((a2.shape[0], qw.codes.shape[1]))
             for i in range(qw.codes.shape[0] // g):
+                zp = 0 if qw.zero_point is None else qw.zero_point[i].reshape(1, -1)
                 acc, lsb = gemm_fixed(a2[:, i * g:(i + 1) * g], spec_a, qw.codes[i * g:(i + 1) * g], qw.fmt,
-                                      a_zero_point=xa.zero_point)
+                                      a_zero_point=xa.zero_point, b_zero_point=zp)
                 y += np.asarray(acc, np.float64) * (qw.scale[i] * 2.0**lsb)
             out = self._emit(op.outputs[0], y * xa.scale, None, b, False)
         if isinstance(out, Residual):
@@ -393,6 +408,15 @@ class QuantBackend:
         x = x.stage[0] * x.stage[1] if isinstance(x, QAct) and x.stage is not None else _real(x)
         x = x * self.smooth.get(op.inputs[0], 1.0)
         return (x * m).sum(axis=-2) / np.maximum(m.sum(axis=-2), 1e-9)
+
+
+def _checkpoint_weight(q) -> QWeight:
+    """A :class:`hwsim.models.checkpoints.QuantLinear` as executable group-quantized weights."""
+    if q.layout == "nvfp4-pack-quantized":
+        return QWeight(q.codes.astype(np.uint8), "float4_e2m1fn", q.scales / q.global_scale, q.group_size)
+    fmt = f"uint{q.bits}"
+    zeros = None if q.zeros is None else np.asarray(q.zeros, np.int64)
+    return QWeight(q.codes.astype(np.uint8), fmt, np.asarray(q.scales, np.float64), q.group_size, zeros)
 
 
 def calibrate(graph_builder, batches, *, amax: dict | None = None) -> dict:

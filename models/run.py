@@ -87,6 +87,20 @@ def _annotate(graph, preset: str) -> None:
                 graph.tensors[t].quant = QuantSpec(c.a_format, "tensor")
 
 
+def checkpoint_round_trip(graph, cfg) -> dict:
+    """Write every linear of ``graph`` as a ``cfg.checkpoint`` safetensors file, read it back (exactly),
+    and return ``{op name: QuantLinear}`` for execution."""
+    import tempfile
+
+    from hwsim.models.checkpoints import read_checkpoint, write_checkpoint
+
+    linears = {op.name: graph.weights[op.inputs[1]] for op in graph.ops if op.kind == "linear"}
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "model.safetensors"
+        write_checkpoint(path, linears, cfg.checkpoint, bits=4, group_size=cfg.group_size)
+        return read_checkpoint(path, cfg.checkpoint)
+
+
 def run_minilm(formats=("w8a8",), sentences: int = 4, calib_sentences: int = 16, layers: int | None = None,
                smooth_alpha: float | None = 0.7) -> dict:
     """Float vs quantized MiniLM-L6 on ``sentences`` held-out pydoc sentences; returns a result dict."""
@@ -114,7 +128,9 @@ def run_minilm(formats=("w8a8",), sentences: int = 4, calib_sentences: int = 16,
     rows = []
     for f in formats:
         t1 = time.perf_counter()
-        backend = QuantBackend(get_config(f), amax, graph, smooth_alpha=smooth_alpha)
+        cfg = get_config(f)
+        ckpt = None if cfg.checkpoint is None else checkpoint_round_trip(graph, cfg)
+        backend = QuantBackend(cfg, amax, graph, smooth_alpha=smooth_alpha, checkpoint=ckpt)
         out = run_graph(graph, ev, backend)["pooled"]
         cos = cosine(out, ref)
         rows.append({"format": f, "description": get_config(f).describe(), "cosine_vs_float": float(cos.mean()),

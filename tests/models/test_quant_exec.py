@@ -84,3 +84,22 @@ def test_run_model_writes_summary(tmp_path):
     assert s["cosine_vs_float"] == data["cosine_vs_float"]
     with pytest.raises(ValueError, match="model must be one of .*not 'gpt5'"):
         run_model("gpt5")
+
+
+def test_checkpoint_weights_drive_execution(setup):
+    """A GPTQ v1 checkpoint written from MiniLM and read back runs through the group datapath as stored."""
+    from hwsim.models.run import checkpoint_round_trip
+
+    feeds, build, amax = setup
+    ev = feeds(corpus.sentences("eval", 2))
+    g = build(ev, layers=1)
+    cfg = qexec.get_config("gptq-w4a8")
+    ckpt = checkpoint_round_trip(g, cfg)
+    assert len(ckpt) == 6 and ckpt["encoder.layer.0.intermediate.dense"].codes.shape == (384, 1536)
+    be = qexec.QuantBackend(cfg, amax, g, checkpoint=ckpt)
+    ref = execute.run_graph(g, ev, execute.FloatBackend())["pooled"]
+    out = execute.run_graph(g, ev, be)["pooled"]
+    assert cosine(out, ref).min() > 0.9
+    qw = be._weights["encoder.layer.0.attention.self.key"]
+    q = ckpt["encoder.layer.0.attention.self.key"]
+    assert qw.fmt == "uint4" and np.array_equal(qw.zero_point, q.zeros) and not be.smooth
