@@ -640,3 +640,24 @@ def test_exact_fixed_matmul_at_the_product_bound(target, a_bits, b_bits, side):
     expected = [[sum(int(x) * int(y) for x, y in zip(r, c, strict=True)) for c in fb.T.tolist()]
                 for r in fa.tolist()]
     assert [[int(v) for v in row] for row in got.tolist()] == expected
+
+
+@pytest.mark.parametrize("k", [171_195, 171_196, 171_197, 171_199])
+def test_e4m3_at_the_float64_format_bound(k):
+    """float8_e4m3fn x float8_e4m3fn: |F| <= 448 * 2**9 = 7 * 2**15, so K * (7 * 2**15)**2 <= 2**53 up to
+    K = 171196 (one float64 GEMM); beyond it the limb path.  All-max operands plus one min-subnormal
+    product make the exact sum odd in LSB units: exact below the bound, correctly rounded above it."""
+    e4 = get_format("float8_e4m3fn")
+    a = np.full((1, k), 0x7E, np.uint8)  # 448
+    b = np.full((k, 2), 0x7E, np.uint8)
+    b[:, 1] = 0xFE  # -448
+    a[0, 0] = b[0, 0] = 0x01  # 2**-9 x 2**-9: one LSB of the accumulator
+    b[0, 1] = 0x81
+    exact_units = [(k - 1) * (7 << 15) ** 2 + 1, -((k - 1) * (7 << 15) ** 2 + 1)]
+    fixed, lsb = gemm_fixed(a, e4, b, e4)
+    assert lsb == -18 and [int(v) for v in fixed[0].tolist()] == exact_units
+    got = gemm(a, e4, b, e4)
+    assert got[0].tolist() == [float(Fraction(u, 1 << 18)) for u in exact_units]
+    if k <= 171_196:
+        assert abs(exact_units[0]) <= 2**53  # exactly representable: no rounding at all
+        assert Fraction(got[0, 0]) == Fraction(exact_units[0], 1 << 18)
