@@ -28,9 +28,16 @@ _COMMAND_PROVIDERS = (
 USER_ERRORS = (HwsimError, ValueError, TypeError, FileNotFoundError, IsADirectoryError, PermissionError)
 
 
+class OneLineErrorParser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line on stderr (``--help`` still shows usage)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the top-level parser with every available sub-command registered."""
-    parser = argparse.ArgumentParser(
+    parser = OneLineErrorParser(
         prog="hwsim",
         description="Co-design simulator for quantized neural-network accelerators.",
     )
