@@ -91,7 +91,8 @@ class FloatBackend:
         return self._out(x / np.sqrt((x * x).mean(axis=-1, keepdims=True) + op.attrs["eps"]) * gamma)
 
     def linear(self, op, x, w, b=None):
-        y = np.matmul(np.asarray(x, np.float32), w)
+        x = np.asarray(x, np.float32)
+        y = (x.reshape(-1, x.shape[-1]) @ w).reshape(*x.shape[:-1], w.shape[-1])
         return self._out(y if b is None else y + b)
 
     def matmul(self, op, a, b):

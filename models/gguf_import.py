@@ -23,6 +23,7 @@ in float (vector unit) — the integer RMSNorm is exercised separately on this m
 from __future__ import annotations
 
 import importlib.metadata
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -282,6 +283,7 @@ def run_smollm2(formats=("q4_1-a8",), sentences: int = 1, *, tokens: int = 48, l
     for f in formats:
         if f not in ("q4_1-a8",):
             raise ValueError(f"SmolLM2 runs its stored GGUF weights; formats must be 'q4_1-a8', not {f!r}")
+    start = time.perf_counter()
     model = model or GGUFModel()
     tok = model.tokenizer()
     ids_all = tok.encode(corpus.text("eval", 400 * tokens * sentences // 60 + 400)).ids
@@ -298,6 +300,7 @@ def run_smollm2(formats=("q4_1-a8",), sentences: int = 1, *, tokens: int = 48, l
         rows_q.append(np.log(pq))
         agree.append(float(np.mean(af == aq)))
     row = {"format": formats[0], "description": "W Q4_1/Q8_0 as stored (GGUF blocks of 32), A int8/token",
+           "seconds": round(time.perf_counter() - start, 2),
            "perplexity_float": float(np.exp(np.mean(rows_f))), "perplexity": float(np.exp(np.mean(rows_q))),
            "next_token_agreement": float(np.mean(agree)), "tokens": int(sentences * tokens)}
     return {"model": "smollm2-135m", "graph": graph, "accuracy": [row]}

@@ -50,11 +50,12 @@ class QuantConfig:
     #: Checkpoint layout (``hwsim.models.checkpoints.LAYOUTS``): weights are written in that layout from
     #: the float model, read back and executed as stored (codes, group scales and zero points).
     checkpoint: str | None = None
+    a_granularity: str = "tensor"
 
     def describe(self) -> str:
         g = f"group{self.group_size}" if self.w_granularity == "group" else self.w_granularity
         src = f" from a {self.checkpoint} checkpoint" if self.checkpoint else ""
-        return f"W {self.w_format}/{g}{src}, A {self.a_format}/tensor"
+        return f"W {self.w_format}/{g}{src}, A {self.a_format}/{self.a_granularity}"
 
 
 PRESETS = {
@@ -72,6 +73,8 @@ PRESETS = {
     "ct-w4a8": QuantConfig("ct-w4a8", "uint4", "group", 128, checkpoint="pack-quantized"),
     "nvfp4-a8": QuantConfig("nvfp4-a8", "float4_e2m1fn", "group", 16, a_format="float8_e4m3fn",
                             checkpoint="nvfp4-pack-quantized"),
+    # GGUF models run their stored weights (Q4_1 blocks; Q8_0 embedding/head) with int8 per-token activations
+    "q4_1-a8": QuantConfig("q4_1-a8", "uint4", "group", 32, checkpoint="gguf", a_granularity="token"),
 }
 
 

@@ -101,7 +101,7 @@ def checkpoint_round_trip(graph, cfg) -> dict:
         return read_checkpoint(path, cfg.checkpoint)
 
 
-def run_minilm(formats=("w8a8",), sentences: int = 4, calib_sentences: int = 16, layers: int | None = None,
+def run_minilm(formats=("w8a8",), sentences: int = 4, calib_sentences: int = 8, layers: int | None = None,
                smooth_alpha: float | None = 0.7) -> dict:
     """Float vs quantized MiniLM-L6 on ``sentences`` held-out pydoc sentences; returns a result dict."""
     from hwsim.models import corpus, minilm
@@ -109,7 +109,8 @@ def run_minilm(formats=("w8a8",), sentences: int = 4, calib_sentences: int = 16,
     from hwsim.models.qexec import QuantBackend, calibrate, get_config
 
     for f in formats:
-        get_config(f)
+        if get_config(f).checkpoint == "gguf":
+            raise ValueError(f"format {f!r} runs GGUF models only (--model smollm2), not MiniLM")
     config, weights = minilm.load_weights()
     tok = minilm.Tokenizer()
 
