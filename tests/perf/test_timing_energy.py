@@ -158,3 +158,18 @@ def test_energy_table_errors():
     text = str(err.value)
     assert "energy.components.int_add.op_pj" in text and "energy.components.sram.read_pj" in text
     assert "energy.components.dram: required component is missing" in text
+
+
+def test_user_energy_table_overrides_default(tmp_path):
+    data = yaml.safe_load(TABLE_PATH.read_text())
+    data["components"]["dram"]["access_pj"] *= 2
+    (tmp_path / "mine.yaml").write_text(yaml.safe_dump(data))
+    (tmp_path / "arch.yaml").write_text(yaml.safe_dump({"version": 1, "name": "a", "array": {"rows": 8, "cols": 8},
+                                                         "energy": {"table": "mine.yaml"}}))
+    wl = [GemmOp(name="g", m=64, k=64, n=64)]
+    base = simulate(wl, {"array": {"rows": 8, "cols": 8}}).energy
+    mine = simulate(wl, tmp_path / "arch.yaml").energy  # relative table path resolved next to the arch file
+    assert mine.dram_ifmap == pytest.approx(2 * base.dram_ifmap) and mine.dram_ifmap > 0
+    assert mine.sram_ifmap == pytest.approx(base.sram_ifmap)
+    via_arg = simulate(wl, {"array": {"rows": 8, "cols": 8}}, energy_table=tmp_path / "mine.yaml").energy
+    assert via_arg.dram_weight == pytest.approx(2 * base.dram_weight)
