@@ -162,7 +162,8 @@ class QuantBackend:
     """
 
     def __init__(self, config: QuantConfig, amax: dict, graph, *, smooth_alpha: float | None = 0.7,
-                 gelu_from_acc: bool = True, smooth_kinds=("layernorm", "rmsnorm"), checkpoint: dict | None = None):
+                 gelu_from_acc: bool = True, smooth_kinds=("layernorm", "rmsnorm"), checkpoint: dict | None = None,
+                 unsigned_gelu: bool = True):
         self.config = config
         self.amax = amax
         self.a_spec = get_format(config.a_format)
@@ -180,6 +181,7 @@ class QuantBackend:
             for name, q in checkpoint.items():
                 self._weights[name] = _checkpoint_weight(q)
         self.gelu_from_acc = gelu_from_acc
+        self.unsigned_gelu = unsigned_gelu
         self.smooth_kinds = smooth_kinds
         self.smooth = {} if smooth_alpha is None else self._smoothing(graph, float(smooth_alpha))
 
@@ -346,6 +348,14 @@ class QuantBackend:
         from hwsim.models.execute import gelu
 
         s_out = self._act_scale(op.outputs[0])
+        if isinstance(x, Scores) and self.int_acts and self.unsigned_gelu and op.outputs[0] not in self.smooth:
+            # GELU >= -0.16997: asymmetric unsigned codes with a zero point double the resolution
+            spec = get_format("u" + self.config.a_format)
+            lo = -0.17
+            s_u = (max(float(self.amax[op.outputs[0]]), 1e-12) - lo) / spec.hi
+            zp = int(round(-lo / s_u))
+            codes = spec.encode(np.clip(np.rint(gelu(x.values) / s_u) + zp, 0, spec.hi), saturate=True)
+            return QAct(codes, spec.name, s_u, zp)
         if isinstance(x, Scores):
             lam = self.smooth.get(op.outputs[0], 1.0)
             return QAct(self.a_spec.encode(gelu(x.values) / (s_out * lam), saturate=True), self.config.a_format,
