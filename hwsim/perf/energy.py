@@ -88,7 +88,9 @@ def energy_table_from_dict(data: dict, *, source: str = "<dict>") -> EnergyTable
         sec = ck.mapping(comps.get(comp), f"energy.components.{comp}", (action,))
         if comp not in comps:
             ck.add(f"energy.components.{comp}", "required component is missing")
-        vals[comp] = ck.number(sec, action, f"energy.components.{comp}", 0.0)
+            vals[comp] = 0.0
+            continue
+        vals[comp] = ck.number(sec, action, f"energy.components.{comp}")
     rec_raw = ck.mapping(top.get("recipes"), "energy.recipes", tuple(_RECIPES) + ("sqrt_iterations",))
     recipes = {}
     for name, keys in _RECIPES.items():
