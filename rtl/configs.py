@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """Named RTL configurations: the PE and requant specs that are generated, verified and sized.
 
 Each entry is built from hwsim specs only (format names, :class:`hwsim.gemm.AccumulatorSpec`,

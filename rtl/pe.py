@@ -124,6 +124,10 @@ class PE(wiring.Component):
                 "overflow": self._overflow, "product_bits": self._product_bits,
                 "lsb_exponent": self.lsb_exponent, "latency": self.latency}
 
+    def _aligned_product(self, sa, sb, ea, eb):
+        """Stage 2 datapath: ``(S_a * S_b) << (E_a + E_b)`` = ``F_a * F_b`` in accumulator LSBs."""
+        return (sa * sb) << (ea + eb)
+
     def elaborate(self, platform):
         m = Module()
         p = self.i.payload
@@ -149,7 +153,7 @@ class PE(wiring.Component):
         s2_product = Signal(signed(self._product_bits))
         s2_special, s2_first, s2_last = Signal(), Signal(), Signal()
         with m.If(enable):
-            m.d.sync += [s2_valid.eq(s1_valid), s2_product.eq((s1_sa * s1_sb) << (s1_ea + s1_eb)),
+            m.d.sync += [s2_valid.eq(s1_valid), s2_product.eq(self._aligned_product(s1_sa, s1_sb, s1_ea, s1_eb)),
                          s2_special.eq(s1_special), s2_first.eq(s1_first), s2_last.eq(s1_last)]
 
         # Stage 3: accumulate with the register's overflow rule.

@@ -93,11 +93,13 @@ class Requant(wiring.Component):
         """Stage 1: product and right-shift amount (registered)."""
         s = self._spec
         bits = s.multiplier_bits
-        product = Signal(signed(s.acc_bits + bits))
+        # |acc * M| < 2**(acc_bits - 1) * 2**(bits - 1): acc_bits + bits - 1 signed bits (63 for 32 x 32,
+        # so the datapath stays within 64-bit words)
+        product = Signal(signed(s.acc_bits + bits - 1))
         right = Signal(unsigned(self._shift_bits))
         if s.rounding == "gemmlowp":
             exponent = p.shift + (bits - 1)
-            left = Mux(exponent > 0, exponent, 0)[:self._shift_bits]
+            left = Mux(exponent > 0, exponent, 0)[:(bits - 1).bit_length()]  # 0 .. bits-1 in range
             wrapped = Signal(signed(32))
             m.d.comb += wrapped.eq(p.acc << left)  # keeps the low 32 bits: int32 wrap
             with m.If(enable):
@@ -122,7 +124,10 @@ class Requant(wiring.Component):
         mask = Signal(unsigned(width))
         remainder = Signal(unsigned(width))
         doubled = Signal(signed(width + 1))
-        m.d.comb += [quotient.eq(value >> right), mask.eq((Const(1, width + 1) << right) - 1),
+        ones = Const((1 << width) - 1, width)
+        gap = Signal(range(width + 1))  # mask = ones >> (width - right): no wide left shift
+        m.d.comb += gap.eq(Mux(right >= width, 0, width - right))
+        m.d.comb += [quotient.eq(value >> right), mask.eq(ones >> gap),
                      remainder.eq(value.as_unsigned() & mask), doubled.eq(Cat(Const(0, 1), value))]
         half_bit = (doubled >> right)[0]
         sticky = (remainder & (mask >> 1)) != 0
@@ -157,7 +162,9 @@ class Requant(wiring.Component):
             m.d.sync += [s2_valid.eq(s1_valid), s2_zp.eq(s1_zp), rounded.eq(rounded_comb)]
 
         lo, hi = self._out.lo, self._out.hi
-        biased = Signal(signed(max(rounded.shape().width, s2_zp.shape().width) + 1))
+        # rounded has one bit of headroom over the product (|rounded| <= 2**(width-2)), so adding the
+        # much narrower zero point cannot overflow its width
+        biased = Signal(signed(max(rounded.shape().width, s2_zp.shape().width + 1)))
         m.d.comb += biased.eq(rounded + s2_zp)
         code = Signal(unsigned(self._out.bits))
         out_valid = Signal()
