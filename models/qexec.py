@@ -31,7 +31,7 @@ import numpy as np
 
 from hwsim.formats import get_format
 from hwsim.gemm import gemm_fixed
-from hwsim.layernorm import calibrate_norm, integer_norm
+from hwsim.layernorm import calibrate_norm, float_norm, integer_norm
 from hwsim.requant import quantize_multiplier, requantize
 
 RESIDUAL_FORMAT = "int16"
@@ -170,6 +170,7 @@ class QuantBackend:
         self.int_acts = self.a_spec.kind == "int"
         self._weights: dict[str, QWeight] = {}
         self._norms: dict = {}
+        self._norm_ref: dict = {}
         self.norm_stats: dict = {}
         self.consumers: dict[str, list] = {}
         for op in graph.ops:
@@ -397,9 +398,17 @@ class QuantBackend:
             beta = None if beta is None else beta / lam
             self._norms[op.name] = calibrate_norm(op.kind, gamma, beta, in_absmax=in_absmax,
                                                   out_scale=out_scale, out_format=self.config.a_format)
+            self._norm_ref[op.name] = (gamma, beta)
         p = self._norms[op.name]
         stats = self.norm_stats.setdefault(op.name, {})
         out, stage = integer_norm(x.ints, p, stats=stats, return_stage=True)
+        # error of the integer unit alone: float LN of the same integer input vs the decoded output
+        g_eff, b_eff = self._norm_ref[op.name]
+        ref = float_norm(x.ints * x.scale, op.kind, g_eff, b_eff, op.attrs.get("eps", 1e-12))
+        got = get_format(p.out_format).decode(_to_codes(out, p.out_format)) * p.out_scale \
+            if get_format(p.out_format).kind != "int" else out * p.out_scale
+        stats["rel_error"] = float(np.linalg.norm(got - ref) / max(np.linalg.norm(ref), 1e-30))
+        stats["max_error_lsb"] = float(np.max(np.abs(got - ref)) / p.out_scale)
         return QAct(_to_codes(out, p.out_format), p.out_format, p.out_scale, 0, (stage, p.stage_scale))
 
     def layernorm(self, op, x, gamma, beta):

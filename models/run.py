@@ -126,7 +126,7 @@ def run_minilm(formats=("w8a8",), sentences: int = 4, calib_sentences: int = 8, 
     ev = feeds(corpus.sentences("eval", sentences))
     graph = build(ev)
     ref = run_graph(graph, ev, FloatBackend())["pooled"]
-    rows = []
+    rows, norm_errors = [], {}
     for f in formats:
         t1 = time.perf_counter()
         cfg = get_config(f)
@@ -134,11 +134,14 @@ def run_minilm(formats=("w8a8",), sentences: int = 4, calib_sentences: int = 8, 
         backend = QuantBackend(cfg, amax, graph, smooth_alpha=smooth_alpha, checkpoint=ckpt)
         out = run_graph(graph, ev, backend)["pooled"]
         cos = cosine(out, ref)
+        norm_errors[f] = [{"op": name, **{k: round(v, 6) for k, v in st.items()}}
+                          for name, st in backend.norm_stats.items()]
         rows.append({"format": f, "description": get_config(f).describe(), "cosine_vs_float": float(cos.mean()),
                      "cosine_min": float(cos.min()), "sentences": int(len(cos)),
                      "seconds": round(time.perf_counter() - t1, 3)})
     return {"model": "minilm-l6", "graph": graph, "accuracy": rows,
             "tokens": int(ev["attention_mask"].sum()), "calibration_sentences": calib_sentences,
+            "layernorm_errors": norm_errors,
             "smooth_alpha": smooth_alpha, "numerics_seconds": round(time.perf_counter() - t0, 3)}
 
 
