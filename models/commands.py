@@ -2,19 +2,49 @@
 
 from __future__ import annotations
 
+DEFAULT_OUT = "hwsim_out/run"
+
 
 def _run(args) -> int:
+    """``hwsim run``: a model through the datapath (default), or a workload file through the perf model."""
+    if args.workload:
+        return _run_workload(args)
+    if args.mode:
+        raise ValueError(f"--mode applies to --workload runs only, not {args.mode!r}")
     from hwsim.models.run import run_model
+    from hwsim.perf.arch import as_arch
 
+    arch = as_arch(args.arch)  # a bad architecture file fails before the model runs
     options = {}
     if args.layers is not None:
         options["layers"] = args.layers
     formats = args.formats or ("q4_1-a8" if args.model == "smollm2" else "w8a8")
     sentences = args.sentences or (1 if args.model == "smollm2" else 4)
-    summary = run_model(args.model, args.arch, formats, sentences, args.out, **options)
+    out = args.out or DEFAULT_OUT
+    summary = run_model(args.model, arch, formats, sentences, out, **options)
     print(summary["markdown"])
+    print(f"wrote {out}/summary.json, summary.md, per_layer.csv, accuracy.csv")
+    if not args.no_report and isinstance(summary.get("performance"), dict):
+        from hwsim.reports.run_report import build_report
+
+        print(f"wrote {build_report(out)['report.html']}")
+    return 0
+
+
+def _run_workload(args) -> int:
+    from hwsim.perf.commands import run_workload
+
+    if args.model != "minilm" or args.formats or args.sentences or args.layers:
+        raise ValueError("--model/--formats/--sentences/--layers select a model run; drop them with --workload, "
+                         f"not {args.workload!r}")
+    result = run_workload(args.arch, args.workload, args.out, mode=args.mode)
+    print(result.summary_text())
     if args.out:
-        print(f"wrote {args.out}/summary.json, summary.md, per_layer.csv, accuracy.csv")
+        print(f"wrote {args.out}/per_op.csv, per_op.json, summary.json")
+        if not args.no_report:
+            from hwsim.reports.run_report import build_report
+
+            print(f"wrote {build_report(args.out)['report.html']}")
     return 0
 
 
@@ -35,19 +65,30 @@ def _info(args) -> int:
     return 0
 
 
-def register(subparsers) -> None:
-    p = subparsers.add_parser("model", help="run imported models (MiniLM-L6, SmolLM2, ONNX) on the datapath")
-    sub = p.add_subparsers(dest="model_command", metavar="SUBCOMMAND")
-    r = sub.add_parser("run", help="float vs bit-exact quantized run + cycles/energy")
-    r.add_argument("--model", default="minilm", choices=("minilm", "smollm2"))
+def _register_run(subparsers) -> None:
+    r = subparsers.add_parser(
+        "run", help="the main job: a quantized model (or a workload) on an architecture: accuracy, cycles, energy",
+        description="Without arguments: MiniLM-L6 W8A8 (per-channel weights) on the default architecture for 4 "
+                    "held-out sentences - cosine vs float, cycles, latency, energy - written to hwsim_out/run. "
+                    "With --workload: cycles/energy of a workload YAML or SCALE-Sim topology CSV only.")
+    r.add_argument("--model", default="minilm", choices=("minilm", "smollm2"), help="embedded model (default minilm)")
     r.add_argument("--arch", default=None, help="architecture YAML (default: the packaged default)")
     r.add_argument("--formats", default=None,
                    help="comma-separated presets (see `hwsim model formats`; default w8a8, SmolLM2: q4_1-a8)")
     r.add_argument("--sentences", type=int, default=None,
                    help="held-out sentences (MiniLM, default 4) / 48-token text chunks (SmolLM2, default 1)")
     r.add_argument("--layers", type=int, default=None, help="truncate the model to this many layers")
-    r.add_argument("--out", default=None, help="output folder for summary.json, summary.md, CSVs")
+    r.add_argument("--workload", help="workload YAML or SCALE-Sim topology CSV: performance model only")
+    r.add_argument("--mode", choices=("pipelined", "scalesim"), help="timing mode override (--workload runs)")
+    r.add_argument("--out", default=None, help=f"output folder (default for model runs: {DEFAULT_OUT})")
+    r.add_argument("--no-report", action="store_true", help="skip the HTML/PNG report")
     r.set_defaults(handler=_run)
+
+
+def register(subparsers) -> None:
+    _register_run(subparsers)
+    p = subparsers.add_parser("model", help="run imported models (MiniLM-L6, SmolLM2, ONNX) on the datapath")
+    sub = p.add_subparsers(dest="model_command", metavar="SUBCOMMAND")
     c = sub.add_parser("check-onnx", help="onnxruntime QDQ MatMul accumulators vs hwsim's integer GEMM")
     c.add_argument("--model", default=None, help="float ONNX file (default: paraphrase-MiniLM-L3 package)")
     c.add_argument("--sentences", type=int, default=2)

@@ -11,7 +11,6 @@ the performance model is installed. Results are written atomically into ``out_di
 from __future__ import annotations
 
 import json
-import os
 import tempfile
 import time
 from dataclasses import replace
@@ -19,21 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
+from hwsim.atomic_io import write_text_atomic
+
 MODELS = ("minilm", "smollm2")
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file in the same folder and a rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -90,7 +77,6 @@ def _annotate(graph, preset: str) -> None:
 def checkpoint_round_trip(graph, cfg) -> dict:
     """Write every linear of ``graph`` as a ``cfg.checkpoint`` safetensors file, read it back (exactly),
     and return ``{op name: QuantLinear}`` for execution."""
-    import tempfile
 
     from hwsim.models.checkpoints import read_checkpoint, write_checkpoint
 
@@ -209,12 +195,12 @@ def run_model(model: str = "minilm", arch=None, formats=("w8a8",), sentences: in
     summary["markdown"] = summary_markdown(summary)
     if out_dir is not None:
         out = Path(out_dir)
-        write_atomic(out / "per_layer.csv", frame.to_csv(index=False))
+        write_text_atomic(out / "per_layer.csv", frame.to_csv(index=False))
         import pandas as pd
 
-        write_atomic(out / "accuracy.csv", pd.DataFrame(summary["accuracy"]).to_csv(index=False))
-        write_atomic(out / "summary.md", summary["markdown"])
-        write_atomic(out / "summary.json", json.dumps({k: v for k, v in summary.items() if k != "markdown"},
+        write_text_atomic(out / "accuracy.csv", pd.DataFrame(summary["accuracy"]).to_csv(index=False))
+        write_text_atomic(out / "summary.md", summary["markdown"])
+        write_text_atomic(out / "summary.json", json.dumps({k: v for k, v in summary.items() if k != "markdown"},
                                                       indent=1) + "\n")
     return summary
 

@@ -29,6 +29,8 @@ def load_run(run_dir):
 
     run_dir = Path(run_dir)
     per_op, summary_path = run_dir / "per_op.csv", run_dir / "summary.json"
+    if not per_op.is_file() and (run_dir / "per_layer.csv").is_file():  # model runs name it per layer
+        per_op = run_dir / "per_layer.csv"
     for path in (per_op, summary_path):
         if not path.is_file():
             raise FileNotFoundError(f"{path}: not found; expected a folder written by 'hwsim run --out'")
@@ -121,7 +123,7 @@ def breakdown_figure(frame) -> bytes:
 def _summary_rows(summary: dict) -> list[tuple[str, str]]:
     rows = []
     for key, value in summary.items():
-        if isinstance(value, dict):
+        if isinstance(value, dict | list):
             continue
         if isinstance(value, bool) or not isinstance(value, int | float):
             text = str(value)

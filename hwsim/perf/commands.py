@@ -1,4 +1,8 @@
-"""``hwsim run`` and ``hwsim scalesim`` sub-commands (provider module for :mod:`hwsim.cli`)."""
+"""``hwsim scalesim`` sub-command and :func:`run_workload`, the workload path of ``hwsim run``.
+
+(``hwsim run`` itself is registered by :mod:`hwsim.models.commands`: without arguments it runs the
+embedded model.)
+"""
 
 from __future__ import annotations
 
@@ -20,14 +24,6 @@ def run_workload(arch=None, workload=None, out_dir=None, *, mode: str | None = N
     return result
 
 
-def _run(args) -> int:
-    result = run_workload(args.arch, args.workload, args.out, mode=args.mode)
-    print(result.summary_text())
-    if args.out:
-        print(f"wrote {Path(args.out) / 'per_op.csv'}, per_op.json, summary.json")
-    return 0
-
-
 def _scalesim(args) -> int:
     from hwsim.perf.scalesim_io import read_config, read_topology, write_reports
 
@@ -46,16 +42,6 @@ def _scalesim(args) -> int:
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser(
-        "run", help="cycles, energy and utilization of a workload on an architecture",
-        description="Simulate a workload (YAML or SCALE-Sim topology CSV) on an architecture YAML. "
-                    "Without arguments runs the packaged default architecture and workload.")
-    p.add_argument("--arch", help="architecture YAML (default: packaged default)")
-    p.add_argument("--workload", help="workload YAML or SCALE-Sim topology CSV (default: MiniLM-L6 GEMMs)")
-    p.add_argument("--out", help="directory for per_op.csv, per_op.json and summary.json")
-    p.add_argument("--mode", choices=("pipelined", "scalesim"), help="override the arch's timing mode")
-    p.set_defaults(handler=_run)
-
     s = subparsers.add_parser(
         "scalesim", help="SCALE-Sim 3.0 drop-in: same config/topology in, same reports out",
         description="Read a SCALE-Sim config and topology CSV and write COMPUTE_REPORT.csv, "

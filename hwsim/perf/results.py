@@ -8,10 +8,10 @@ Derived metrics (per op and for the run): ``latency_us = total_cycles / clock_mh
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from hwsim.atomic_io import write_json_atomic, write_text_atomic
 from hwsim.perf.energy import EnergyBreakdown
 from hwsim.perf.timing import OpCounts
 
@@ -137,16 +137,9 @@ class RunResult:
     def write(self, out_dir) -> dict[str, Path]:
         """Write ``per_op.csv``, ``per_op.json`` and ``summary.json`` into ``out_dir``."""
         out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
         frame = self.to_frame()
-        paths = {"csv": out / "per_op.csv", "json": out / "per_op.json", "summary": out / "summary.json"}
-        frame.to_csv(paths["csv"], index=False)
-        paths["json"].write_text(json.dumps(frame.to_dict(orient="records"), indent=1, default=_jsonable) + "\n")
-        paths["summary"].write_text(json.dumps(self.summary(), indent=1, default=_jsonable) + "\n")
-        return paths
-
-
-def _jsonable(x):
-    if hasattr(x, "item"):
-        return x.item()
-    raise TypeError(f"cannot serialise to JSON, not {x!r}")
+        return {
+            "csv": write_text_atomic(out / "per_op.csv", frame.to_csv(index=False)),
+            "json": write_json_atomic(out / "per_op.json", frame.to_dict(orient="records")),
+            "summary": write_json_atomic(out / "summary.json", self.summary()),
+        }

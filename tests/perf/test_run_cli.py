@@ -14,8 +14,11 @@ from hwsim.perf.workload import default_workload
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_run_without_arguments_prints_summary(capsys):
-    assert main(["run"]) == 0
+DEFAULT_WORKLOAD = ROOT / "hwsim" / "data" / "default_workload.yaml"
+
+
+def test_run_default_workload_prints_summary(capsys):
+    assert main(["run", "--workload", str(DEFAULT_WORKLOAD)]) == 0
     out = capsys.readouterr().out
     assert "minilm-l6-seq128" in out and "TOPS/W" in out and "dram_weight" in out
 
@@ -23,7 +26,7 @@ def test_run_without_arguments_prints_summary(capsys):
 def test_run_with_files_writes_tables(tmp_path, capsys):
     arch = ROOT / "examples" / "arch" / "w4a8_dint4_32x32_ws.yaml"
     wl = ROOT / "examples" / "workloads" / "bert_base_layer_seq128.yaml"
-    assert main(["run", "--arch", str(arch), "--workload", str(wl), "--out", str(tmp_path)]) == 0
+    assert main(["run", "--arch", str(arch), "--workload", str(wl), "--out", str(tmp_path), "--no-report"]) == 0
     assert "w4a8-dint4-32x32-ws" in capsys.readouterr().out
     frame = pd.read_csv(tmp_path / "per_op.csv")
     records = json.loads((tmp_path / "per_op.json").read_text())
@@ -58,7 +61,7 @@ def test_top_level_simulate_and_frame():
 
 
 def test_run_mode_override_and_errors(tmp_path, capsys):
-    assert main(["run", "--mode", "scalesim"]) == 0
+    assert main(["run", "--workload", str(DEFAULT_WORKLOAD), "--mode", "scalesim"]) == 0
     assert "scalesim timing" in capsys.readouterr().out
     bad = tmp_path / "w.yaml"
     bad.write_text("version: 1\nops:\n  - {type: gemm, m: 4, k: -1, n: 2}\n")
