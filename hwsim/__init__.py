@@ -4,12 +4,18 @@ Public API (stable; external checks call exactly these)::
 
     from hwsim import get_format, quantize_multiplier, requantize, gemm
 
-Names are resolved lazily so ``import hwsim`` stays cheap for the command line.
+The four numerics entry points are imported eagerly: ``hwsim.gemm`` is also the name of the module
+that defines :func:`gemm`, and binding the function here, after the module loaded, keeps
+``from hwsim import gemm`` the function whatever was imported first.  Other names resolve lazily.
 """
 
 from __future__ import annotations
 
 import importlib
+
+from hwsim.formats import get_format
+from hwsim.gemm import gemm
+from hwsim.requant import quantize_multiplier, requantize
 
 __version__ = "0.1.0"
 
@@ -27,7 +33,7 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str):
+def __getattr__(name: str):  # names not imported above
     module_name = _EXPORTS.get(name)
     if module_name is None:
         raise AttributeError(f"module 'hwsim' has no attribute {name!r}")

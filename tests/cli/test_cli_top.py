@@ -50,3 +50,13 @@ def test_demo_operands_are_seeded():
 def test_parser_builds_without_optional_providers():
     parser = build_parser()
     assert parser.prog == "hwsim"
+
+
+def test_public_api_is_the_functions_whatever_was_imported_first():
+    code = ("import hwsim.gemm, hwsim.requant, hwsim.formats\n"
+            "from hwsim import gemm, get_format, quantize_multiplier, requantize\n"
+            "import types\n"
+            "assert all(isinstance(f, types.FunctionType) for f in (gemm, get_format, quantize_multiplier, "
+            "requantize)), (gemm, get_format)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
