@@ -16,7 +16,8 @@ Schema (every section except ``array`` and ``pe`` is optional; defaults shown)::
       # or instead of the three: unified: {size_kib: 640, word_bits: 8, bandwidth_words_per_cycle: 192}
     dram:     {bandwidth_bytes_per_cycle: 32, latency_cycles: 100}   # or bandwidth_gb_per_s: 16.0
     requant:  {lanes: 16, latency: 4, multiplier_bits: 32}
-    layernorm: {lanes: 16, latency: 16, passes: 2}
+    layernorm: {lanes: 16, latency: 16, passes: 2, arithmetic: integer, newton_iterations: 5,
+                div_latency: 24, dividers: 1}
     vector:   {lanes: 16, latency: 4, format: float32, ops_per_cycle: 16}
     timing:   {mode: pipelined}                          # pipelined | scalesim
     energy:   {table: default, technology_scale: 1.0}    # table: "default" or a YAML path
@@ -24,6 +25,16 @@ Schema (every section except ``array`` and ``pe`` is optional; defaults shown)::
 Problems are collected with their dotted key paths (``arch.array.rows: expected a positive integer,
 not -4``) and raised together as one :class:`hwsim.errors.ConfigError` naming the file.
 A ``unified`` buffer is modelled as three equal partitions (ifmap/weight/ofmap) of its size.
+
+``layernorm.arithmetic`` selects the norm unit's cost model: ``integer`` (default) is hwsim's golden
+integer LayerNorm/RMSNorm (:mod:`hwsim.layernorm`): integer adds/multiplies/shifts per element, an
+integer square root by ``newton_iterations`` Newton steps and integer divides on ``dividers`` divider
+units of ``div_latency`` cycles each; ``latency`` is then its pipeline depth, and each row is streamed
+as the golden datapath does (3 times for LayerNorm, 2 for RMSNorm; ``passes`` applies to ``float``
+only). ``float`` is a floating-point unit in the vector format (``passes`` sweeps, ``latency`` once).
+The default budget of 5 Newton iterations is the worst case of the golden model's start value
+``2**ceil(bits/2)`` for any variance sum below 2**49 (its documented S2 accumulator is 48 bits); the
+MiniLM-L6 rows need 4, and :class:`hwsim.layernorm.IntNormSpec`'s 12 is a loose budget.
 """
 
 from __future__ import annotations
@@ -98,13 +109,26 @@ class RequantConfig:
     multiplier_bits: int = 32
 
 
+NORM_ARITHMETIC = ("integer", "float")
+#: Newton iterations budgeted by the integer norm unit (worst case below 2**49; see module docstring).
+DEFAULT_NEWTON_ITERATIONS = 5
+
+
 @dataclass(frozen=True, kw_only=True)
 class LayerNormConfig:
-    """LayerNorm/RMSNorm unit: ``passes`` sweeps over each row at ``lanes`` elements per cycle."""
+    """LayerNorm/RMSNorm unit: ``lanes`` elements per cycle; ``arithmetic`` integer (golden model) or float.
+
+    Integer: ``newton_iterations`` square-root steps, ``dividers`` divider units of ``div_latency``
+    cycles per divide, ``latency`` = pipeline depth. Float: ``passes`` sweeps per row plus ``latency``.
+    """
 
     lanes: int = 16
     latency: int = 16
     passes: int = 2
+    arithmetic: str = "integer"
+    newton_iterations: int = DEFAULT_NEWTON_ITERATIONS
+    div_latency: int = 24
+    dividers: int = 1
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -233,10 +257,16 @@ def arch_from_dict(data: dict, *, source: str = "<dict>", base_dir: Path | None 
     requant = RequantConfig(lanes=ck.integer(sec, "lanes", "arch.requant", 16),
                             latency=ck.integer(sec, "latency", "arch.requant", 4, minimum=0),
                             multiplier_bits=ck.integer(sec, "multiplier_bits", "arch.requant", 32))
-    sec = ck.mapping(top.get("layernorm"), "arch.layernorm", ("lanes", "latency", "passes"))
-    layernorm = LayerNormConfig(lanes=ck.integer(sec, "lanes", "arch.layernorm", 16),
-                                latency=ck.integer(sec, "latency", "arch.layernorm", 16, minimum=0),
-                                passes=ck.integer(sec, "passes", "arch.layernorm", 2))
+    sec = ck.mapping(top.get("layernorm"), "arch.layernorm",
+                     ("lanes", "latency", "passes", "arithmetic", "newton_iterations", "div_latency", "dividers"))
+    layernorm = LayerNormConfig(
+        lanes=ck.integer(sec, "lanes", "arch.layernorm", 16),
+        latency=ck.integer(sec, "latency", "arch.layernorm", 16, minimum=0),
+        passes=ck.integer(sec, "passes", "arch.layernorm", 2),
+        arithmetic=ck.choice(sec, "arithmetic", "arch.layernorm", NORM_ARITHMETIC, "integer"),
+        newton_iterations=ck.integer(sec, "newton_iterations", "arch.layernorm", DEFAULT_NEWTON_ITERATIONS),
+        div_latency=ck.integer(sec, "div_latency", "arch.layernorm", 24),
+        dividers=ck.integer(sec, "dividers", "arch.layernorm", 1))
     sec = ck.mapping(top.get("vector"), "arch.vector", ("lanes", "latency", "format", "ops_per_cycle"))
     lanes = ck.integer(sec, "lanes", "arch.vector", 16)
     vector = VectorConfig(lanes=lanes, latency=ck.integer(sec, "latency", "arch.vector", 4, minimum=0),
