@@ -10,8 +10,24 @@ and square-root steps. :func:`op_energy` turns one op's :class:`~hwsim.perf.timi
     sram_<op>   = words * bits * sram_pj / 32          (ifmap, weight, ofmap incl. partial sums)
     dram_<op>   = words * bits * dram_pj / 32
     requant     = outputs * (mult(acc, multiplier) + int_add(acc) + int_add(32) + 2 * int_add(32))
-    norm        = element adds/mults + per row: adds, mults, divide, sqrt (vector-unit format)
+    norm        = integer or float norm unit, below
     vector      = adds * fp_add(vector format) + mults * fp_mult(vector format)
+
+Norm unit, ``layernorm.arithmetic: integer`` (hwsim's golden integer LayerNorm/RMSNorm). The op
+counts per row are :func:`hwsim.layernorm.norm_op_counts` ``(cols, kind, newton_iterations)``
+(the Newton square root is charged through its divides, adds and shifts, not separately); the
+widths are those documented in :mod:`hwsim.layernorm` for ``N = cols`` (:func:`int_norm_widths`;
+N = 384 LayerNorm: d 17, S2 43, r 45, z 18 bits)::
+
+    norm = (add + shift) * int_add(S2 bits)                       # adders sized for the S2 accumulator
+         + mult * mean(mult(d, d), mult(d, r), mult(z, multiplier_bits))   # square, d*r, gamma
+         + div * div_bits * subtracts_per_quotient_bit * int_add(div_bits) # div_bits = max(S2, r) bits
+         + requant * requant_recipe                               # the final requant, as above
+
+per row, times rows. ``layernorm.arithmetic: float`` (``NORM_RECIPES``, vector-unit format)::
+
+    norm = elements * (e_add * fp_add + e_mult * fp_mult)
+         + rows * (r_add * fp_add + r_mult * fp_mult + r_div * divide + r_sqrt * sqrt_iterations * sqrt_it)
 
 ``mult(a, w)`` is ``int_mult * a_bits * w_bits / 32**2`` for two integer formats, else
 ``fp_mult * sig_a * sig_w / 24**2 + int_add(exponent bits)`` (significands include the hidden bit;
@@ -20,9 +36,11 @@ an integer operand's significand is its width). No leakage is modelled.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, fields
 from pathlib import Path
 
+from hwsim.layernorm import C_FRAC, F_R, F_Z, IntNormParams
 from hwsim.perf.config_checks import Checker, load_yaml_mapping
 from hwsim.perf.format_info import FormatInfo, format_info
 from hwsim.perf.workload import NORM_RECIPES
@@ -30,7 +48,28 @@ from hwsim.perf.workload import NORM_RECIPES
 _COMPONENTS = {"int_add": "op_pj", "fp_add": "op_pj", "int_mult": "op_pj", "fp_mult": "op_pj",
                "register_file": "access_pj", "sram": "access_pj", "dram": "access_pj"}
 _RECIPES = {"requant": ("multiplies", "shift_adds", "adds", "clamp_adds"),
-            "divide": ("fp_mult", "fp_add"), "sqrt_iteration": ("fp_mult", "fp_add")}
+            "divide": ("fp_mult", "fp_add"), "sqrt_iteration": ("fp_mult", "fp_add"),
+            "int_divide": ("subtracts_per_quotient_bit",)}
+#: recipe entries whose default (when a user table leaves them out) is not 0
+_RECIPE_DEFAULTS = {("int_divide", "subtracts_per_quotient_bit"): 1}
+#: width W_x of the integer norm's pre-shifted input (hwsim.layernorm's default ``x_bits``)
+INT_NORM_X_BITS = next(f.default for f in fields(IntNormParams) if f.name == "x_bits")
+
+
+def int_norm_widths(n: int, kind: str, multiplier_bits: int = 32, x_bits: int = INT_NORM_X_BITS) -> dict:
+    """Bit widths of the golden integer norm datapath for rows of ``n`` (hwsim/layernorm.py's table).
+
+    ``d`` = x - mu (``W_x + 1``; RMSNorm ``W_x``), ``s2`` = sum of d^2 (``2 d + ceil(log2 N)``),
+    ``r`` = reciprocal ``round(C 2^F_R / sigma)`` (``bits(C) + F_R``, C = round(sqrt(N) 2^16)),
+    ``z`` = normalised value (``F_Z + bits(isqrt(N)) + 1``), ``gamma`` = the per-channel multiplier;
+    ``add`` = adder width (the S2 accumulator), ``div`` = divider width (``max(s2, r)``).
+    """
+    log_n = math.ceil(math.log2(n)) if n > 1 else 0
+    d = x_bits + (1 if kind == "layernorm" else 0)
+    s2 = 2 * d + log_n
+    r = round(math.sqrt(n) * 2**C_FRAC).bit_length() + F_R
+    z = F_Z + math.isqrt(n).bit_length() + 1
+    return {"x": x_bits, "d": d, "s2": s2, "r": r, "z": z, "gamma": multiplier_bits, "add": s2, "div": max(s2, r)}
 
 
 @dataclass(frozen=True)
@@ -95,7 +134,8 @@ def energy_table_from_dict(data: dict, *, source: str = "<dict>") -> EnergyTable
     recipes = {}
     for name, keys in _RECIPES.items():
         sec = ck.mapping(rec_raw.get(name), f"energy.recipes.{name}", keys)
-        recipes[name] = {k: ck.integer(sec, k, f"energy.recipes.{name}", 0, minimum=0) for k in keys}
+        recipes[name] = {k: ck.integer(sec, k, f"energy.recipes.{name}", _RECIPE_DEFAULTS.get((name, k), 0),
+                                       minimum=0) for k in keys}
     recipes["sqrt_iterations"] = ck.integer(rec_raw, "sqrt_iterations", "energy.recipes", 4, minimum=0)
     scale = ck.number(top, "technology_scale", "energy", 1.0, minimum=0.0, strict=True)
     ref = ck.integer(top, "reference_bits", "energy", 32)
@@ -169,7 +209,17 @@ def op_energy(counts, *, a_format: str, w_format: str, accumulator_bits: int, mu
     v = format_info(vector_format)
     fadd, fmul = table.fp_add_pj(v), table.mult_pj(v, v)
     norm = 0.0
-    if c.norm_elements:
+    if c.norm_elements and c.norm_arithmetic == "integer":
+        wd = int_norm_widths(c.n, c.kind, multiplier_bits)
+
+        def imul(x: int, y: int) -> float:
+            return table.mult_pj(FormatInfo(f"int{x}", x, x, "int"), FormatInfo(f"int{y}", y, y, "int"))
+
+        mult_each = (imul(wd["d"], wd["d"]) + imul(wd["d"], wd["r"]) + imul(wd["z"], wd["gamma"])) / 3
+        div_each = wd["div"] * table.recipes["int_divide"]["subtracts_per_quotient_bit"] * table.int_add_pj(wd["div"])
+        norm = ((c.norm_adds + c.norm_shifts) * table.int_add_pj(wd["add"]) + c.norm_mults * mult_each
+                + c.norm_divides * div_each + c.norm_requants * requant_each)
+    elif c.norm_elements:
         (e_add, e_mul), (r_add, r_mul, r_div, r_sqrt) = NORM_RECIPES[c.kind]
         div = table.recipes["divide"]
         it = table.recipes["sqrt_iteration"]

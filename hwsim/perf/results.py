@@ -3,7 +3,8 @@
 Derived metrics (per op and for the run): ``latency_us = total_cycles / clock_mhz``;
 ``utilization = macs / (total_cycles * rows * cols)``; ``energy_per_mac_pj = energy / macs``;
 ``tops = 2 * macs / latency``; ``tops_per_w = 2 * macs / energy_pj`` (ops per pJ = TOPS/W; no leakage);
-``power_w = energy / latency``.
+``power_w = energy / latency``. ``norm_adds/mults/shifts/divides/requants`` are the integer norm
+unit's operations (:func:`hwsim.layernorm.norm_op_counts` per row; 0 with ``layernorm.arithmetic: float``).
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ _COUNT_COLUMNS = ("m", "k", "n", "count", "macs", "elements", "row_folds", "col_
                   "stall_cycles", "total_cycles", "mapping_efficiency", "sram_ifmap_reads", "sram_weight_reads",
                   "sram_ofmap_writes", "sram_ofmap_reads", "sram_psum_writes", "dram_ifmap_reads",
                   "dram_weight_reads", "dram_ofmap_writes", "dram_psum_writes", "dram_psum_reads",
-                  "requant_elements", "norm_elements", "vector_adds", "vector_mults")
+                  "requant_elements", "norm_elements", "norm_adds", "norm_mults", "norm_shifts", "norm_divides",
+                  "norm_requants", "vector_adds", "vector_mults")
 
 
 @dataclass

@@ -50,14 +50,33 @@ re-read at accumulator width. ``dram_cycles = bytes / bandwidth``; with double b
 ``total = max(compute, dram, sram) + latency + first tile``, without it ``compute + dram + latency``.
 SRAM port limits add ``max(0, words / bandwidth_words_per_cycle - compute)`` cycles.
 Requant (``ceil(outputs/lanes)``) overlaps the array drain; only its ``latency`` and any excess are
-added. Norm and vector ops run on their units: ``passes*rows*ceil(cols/lanes) + latency`` and
-``ceil(elements*ops_per_element/ops_per_cycle) + latency`` (``ops_per_cycle`` defaults to the lanes).
+added. Vector ops run on the vector unit: ``ceil(elements*ops_per_element/ops_per_cycle) + latency``
+(``ops_per_cycle`` defaults to the lanes).
+
+Norm unit
+---------
+``layernorm.arithmetic: float``: ``passes*rows*ceil(cols/lanes) + latency``.
+``layernorm.arithmetic: integer`` (hwsim's golden integer LayerNorm/RMSNorm, :mod:`hwsim.layernorm`):
+rows pipeline through the unit. The streaming part of a row takes ``P*ceil(cols/lanes)`` cycles
+(``P`` = 3 passes for LayerNorm: sum, squared deviations, normalise/γ/β/requant; 2 for RMSNorm) and
+its ``D = norm_op_counts(cols, kind, newton_iterations)["div"]`` integer divides (mean for LayerNorm,
+one per Newton step, the reciprocal) occupy ``dividers`` divider units of ``div_latency`` cycles each.
+The first row takes the unit's full latency, each further row one initiation interval::
+
+    interval = max(P * ceil(cols / lanes), D * div_latency / dividers)
+    cycles   = IntNormSpec(lanes, div_latency, newton_iterations, pipeline=latency).latency(cols, kind)
+               + ceil((rows - 1) * interval)
+
+i.e. ``rows * interval`` plus a fill of ``latency(cols, kind) - interval``. The per-row integer op
+counts (adds, multiplies, shifts, divides, requants) are kept for the energy model; SRAM reads are
+``P`` per element.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from hwsim.layernorm import IntNormSpec, norm_op_counts
 from hwsim.perf.arch import ArchSpec
 from hwsim.perf.format_info import format_info
 from hwsim.perf.workload import NORM_RECIPES, VECTOR_RECIPES, GemmOp, NormOp, VectorOp
@@ -70,6 +89,8 @@ DATAFLOW_ROLES = {
 }
 #: the GEMM dimension each operand lacks
 MISSING_DIM = {"ifmap": "N", "weight": "M", "ofmap": "K"}
+#: passes of the integer norm unit over each row (as :meth:`hwsim.layernorm.IntNormSpec.latency`)
+INT_NORM_PASSES = {"layernorm": 3, "rmsnorm": 2}
 
 
 def _cdiv(a: int, b: int) -> int:
@@ -182,6 +203,13 @@ class OpCounts:
     requant_elements: int = 0
     norm_elements: int = 0
     norm_rows: int = 0
+    norm_arithmetic: str = ""
+    norm_newton_iterations: int = 0
+    norm_adds: int = 0
+    norm_mults: int = 0
+    norm_shifts: int = 0
+    norm_divides: int = 0
+    norm_requants: int = 0
     vector_adds: int = 0
     vector_mults: int = 0
     sram_psum_writes: int = 0
@@ -277,7 +305,8 @@ def _repeat(c: OpCounts, count: int) -> OpCounts:
     for key in ("compute_cycles", "stall_cycles", "total_cycles", "sram_ifmap_reads", "sram_weight_reads",
                 "sram_ofmap_writes", "sram_ofmap_reads", "sram_psum_writes", "dram_ifmap_reads", "dram_weight_reads",
                 "dram_ofmap_writes", "dram_psum_writes", "dram_psum_reads", "requant_elements",
-                "norm_elements", "norm_rows", "vector_adds", "vector_mults", "elements"):
+                "norm_elements", "norm_rows", "norm_adds", "norm_mults", "norm_shifts", "norm_divides",
+                "norm_requants", "vector_adds", "vector_mults", "elements"):
         setattr(c, key, getattr(c, key) * count)
     return c
 
@@ -291,16 +320,40 @@ def _resident_traffic(arch: ArchSpec, c: OpCounts, elements: int, bits: int, rea
         c.dram_ofmap_writes = elements
 
 
+def int_norm_cycles(rows: int, cols: int, kind: str, unit) -> int:
+    """Cycles of ``rows`` rows on the integer norm unit ``unit`` (module docstring, "Norm unit")."""
+    divides = norm_op_counts(cols, kind, newton_iterations=unit.newton_iterations)["div"]
+    spec = IntNormSpec(lanes=unit.lanes, div_latency=unit.div_latency, newton_iterations=unit.newton_iterations,
+                       pipeline=unit.latency)
+    # interval = max(stream, divides * div_latency / dividers), kept as a fraction over `dividers`
+    interval_num = max(INT_NORM_PASSES[kind] * _cdiv(cols, unit.lanes) * unit.dividers,
+                       divides * unit.div_latency)
+    return spec.latency(cols, kind) + _cdiv((rows - 1) * interval_num, unit.dividers)
+
+
 def norm_counts(arch: ArchSpec, op: NormOp) -> OpCounts:
-    """LayerNorm/RMSNorm on the norm unit: ``passes`` sweeps of ``ceil(cols/lanes)`` per row."""
+    """LayerNorm/RMSNorm on the norm unit (integer or float arithmetic; module docstring)."""
     a = format_info(arch.pe.activation_format)
     unit = arch.layernorm
     c = OpCounts(name=op.name, kind=op.kind, m=op.rows, n=op.cols, count=op.count, elements=op.rows * op.cols,
                  ifmap_bits=a.storage_bits, out_bits=a.storage_bits, psum_bits=arch.pe.accumulator_bits)
-    c.compute_cycles = unit.passes * op.rows * _cdiv(op.cols, unit.lanes) + unit.latency
     c.norm_elements = c.elements
     c.norm_rows = op.rows
-    _resident_traffic(arch, c, c.elements, a.storage_bits, c.elements * unit.passes)
+    c.norm_arithmetic = unit.arithmetic
+    if unit.arithmetic == "integer":
+        per_row = norm_op_counts(op.cols, op.kind, newton_iterations=unit.newton_iterations)
+        c.norm_newton_iterations = unit.newton_iterations
+        c.norm_adds = op.rows * per_row["add"]
+        c.norm_mults = op.rows * per_row["mult"]
+        c.norm_shifts = op.rows * per_row["shift"]
+        c.norm_divides = op.rows * per_row["div"]
+        c.norm_requants = op.rows * per_row["requant"]
+        c.compute_cycles = int_norm_cycles(op.rows, op.cols, op.kind, unit)
+        passes = INT_NORM_PASSES[op.kind]
+    else:
+        c.compute_cycles = unit.passes * op.rows * _cdiv(op.cols, unit.lanes) + unit.latency
+        passes = unit.passes
+    _resident_traffic(arch, c, c.elements, a.storage_bits, c.elements * passes)
     _finish_cycles(arch, c, 0.0, 0)
     return _repeat(c, op.count)
 

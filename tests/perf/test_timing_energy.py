@@ -74,7 +74,7 @@ def test_tiling_refetches_when_operand_does_not_fit():
 
 
 def test_count_repeats_and_units():
-    arch = _arch(requant={"latency": 5}, layernorm={"lanes": 8, "latency": 3, "passes": 2},
+    arch = _arch(requant={"latency": 5}, layernorm={"lanes": 8, "latency": 3, "passes": 2, "arithmetic": "float"},
                  vector={"lanes": 4, "latency": 2})
     one = simulate([GemmOp(name="g", m=64, k=32, n=48)], arch).layers[0].counts
     three = simulate([GemmOp(name="g", m=64, k=32, n=48, count=3)], arch).layers[0].counts
