@@ -21,8 +21,10 @@ SCALE-Sim topology CSVs are read by :mod:`hwsim.perf.scalesim_io`.
 Vector-unit work per element (``VECTOR_RECIPES``) is counted in floating-point adds and multiplies:
 softmax = max-compare, subtract, exp (4 mult + 4 add polynomial), sum, reciprocal multiply;
 GELU (tanh form) = 4 mult + 2 add + tanh (4 mult + 4 add); SiLU = exp polynomial + add + multiply.
-LayerNorm per element: mean add, subtract, square (mult), variance add, scale (mult), shift (add)
-plus per row one divide and a ``sqrt`` (Newton iterations); RMSNorm drops the mean and subtract.
+``NORM_RECIPES`` is the float norm unit (``layernorm.arithmetic: float``): LayerNorm per element mean
+add, subtract, square (mult), variance add, scale (mult), shift (add) plus per row one divide and a
+``sqrt`` (Newton iterations); RMSNorm drops the mean and subtract. The integer unit (the default)
+takes its counts from :func:`hwsim.layernorm.norm_op_counts` instead (:mod:`hwsim.perf.timing`).
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ VECTOR_RECIPES: dict[str, tuple[int, int]] = {
     "relu": (1, 0),
     "elementwise": (1, 0),
 }
-#: LayerNorm/RMSNorm ops: per element (adds, mults), per row (adds, mults, divides, sqrt).
+#: Float LayerNorm/RMSNorm ops: per element (adds, mults), per row (adds, mults, divides, sqrt).
 NORM_RECIPES: dict[str, tuple[tuple[int, int], tuple[int, int, int, int]]] = {
     "layernorm": ((3, 2), (2, 1, 1, 1)),
     "rmsnorm": ((1, 2), (1, 1, 1, 1)),
