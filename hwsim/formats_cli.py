@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 
 
 def formats_table():
@@ -14,6 +15,13 @@ def formats_table():
     return pd.DataFrame([get_format(name).describe() for name in list_formats()])
 
 
+def _number(value: float) -> str:
+    """Integers in full (int32 limits), everything else to 6 significant digits."""
+    if math.isfinite(value) and float(value).is_integer() and abs(value) < 2**53:
+        return str(int(value))
+    return f"{value:.6g}"
+
+
 def _run(args: argparse.Namespace) -> int:
     table = formats_table()
     if args.kind:
@@ -22,7 +30,7 @@ def _run(args: argparse.Namespace) -> int:
         print(table.to_csv(index=False), end="")
     else:
         with __import__("pandas").option_context("display.max_rows", None, "display.width", 200):
-            print(table.to_string(index=False, float_format=lambda v: f"{v:.6g}"))
+            print(table.to_string(index=False, float_format=_number))
     return 0
 
 

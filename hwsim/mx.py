@@ -130,7 +130,8 @@ class MXFormat:
         return {
             "name": self.name, "kind": self.kind, "bits": self.bits,
             "min": -self.element_max * 2.0**SCALE_BIAS, "max": self.element_max * 2.0**SCALE_BIAS,
-            "min_normal": float("nan"), "min_subnormal": math.ldexp(self.element.min_subnormal,
+            "min_normal": math.ldexp(self.element.min_normal, self.element_exponent - SCALE_BIAS),
+            "min_subnormal": math.ldexp(self.element.min_subnormal,
                                                                     self.element_exponent - SCALE_BIAS),
             "nan": True, "inf": False,
         }
