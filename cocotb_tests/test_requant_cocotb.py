@@ -198,7 +198,7 @@ if cocotb is not None:
         specs = {m["name"]: REQUANT_CONFIGS[wrong.get(m["name"], m["name"])] for m in bank["members"]}
         seed = _seed("requant_bank")
         rng = np.random.default_rng(seed)
-        random_count = int(os.environ.get("HWSIM_RQ_RANDOM", RANDOM_VECTORS))
+        random_count = RANDOM_VECTORS
         random_count += (-random_count) % lanes
         dut._log.info("requant bank: %d members x %d lanes, seed %d, %d random vectors", len(specs), lanes,
                       seed, random_count)
