@@ -208,8 +208,76 @@ def _compare(member, got, want, count, inputs, beat_cycles, lanes, log, what):
 
 
 def _groups(bank, cfgs):
-    """Members sharing an input slice, with their configurations."""
-    return [[(name, cfgs[name]) for name in group["members"]] for group in bank["in_groups"]]
+    """Members sharing an input slice, with their configurations (single-format PEs only)."""
+    return [[(name, cfgs[name]) for name in group["members"]] for group in bank["in_groups"]
+            if group["members"][0] in cfgs]
+
+
+def _sub_codes(words: np.ndarray, bits: int, count: int) -> list[np.ndarray]:
+    """The ``count`` packed ``bits``-wide codes of operand words (element j in bits j*bits...)."""
+    return [(words >> (j * bits)) & ((1 << bits) - 1) for j in range(count)]
+
+
+def _multi_exhaustive(lane):
+    """Every operand-word pair in every mode of a MultiPrecisionPE; golden per-element products."""
+    from hwsim.formats import get_format
+    from hwsim.gemm import mac_product_fixed
+
+    words = np.arange(256, dtype=np.int64)
+    a_words, b_words = np.repeat(words, 256), np.tile(words, 256)
+    cols = {"a": [], "b": [], "mode": []}
+    want = {"acc": [], "special": [], "overflow": []}
+    bins = {}
+    for mode, (a_name, b_name, count) in enumerate(lane.modes):
+        a, b = get_format(a_name), get_format(b_name)
+        subs_a, subs_b = _sub_codes(a_words, a.bits, count), _sub_codes(b_words, b.bits, count)
+        total = sum(mac_product_fixed(x, a, y, b)[0] for x, y in zip(subs_a, subs_b, strict=True))
+        special = np.any([a.is_special(x) | b.is_special(y) for x, y in zip(subs_a, subs_b, strict=True)], axis=0)
+        cols["a"].append(a_words)
+        cols["b"].append(b_words)
+        cols["mode"].append(np.full(len(a_words), mode, dtype=np.int64))
+        want["acc"].append(total << lane.alignment(mode))
+        want["special"].append(special.astype(np.int64))
+        want["overflow"].append(np.zeros(len(a_words), dtype=np.int64))
+        bins[f"mode{mode}_vectors"] = len(a_words)
+        bins[f"mode{mode}_zero_sum"] = int(np.count_nonzero(total == 0))
+        if a.has_nan or b.has_nan:
+            bins[f"mode{mode}_special"] = int(np.count_nonzero(special))
+    inputs = {k: np.concatenate(v) for k, v in cols.items()}
+    inputs["first"] = inputs["last"] = np.ones(len(inputs["a"]), dtype=np.int64)
+    return inputs, {k: np.concatenate(v) for k, v in want.items()}, bins
+
+
+def _multi_accumulate(lane, batches, lanes, rng):
+    """Random sequences with the mode fixed per lane (lane % modes); golden hwsim.gemm.gemm_fixed over
+    the unpacked elements, aligned to the accumulator LSB."""
+    from hwsim.formats import get_format
+    from hwsim.gemm import gemm_fixed
+
+    modes = np.arange(lanes) % len(lane.modes)
+    cols = {k: [] for k in ("a", "b", "mode", "first", "last")}
+    want = {"acc": [], "special": [], "overflow": []}
+    for _, length in batches:
+        a_seq = rng.integers(0, 256, size=(lanes, length))
+        b_seq = rng.integers(0, 256, size=(lanes, length))
+        for index in range(lanes):
+            a_name, b_name, count = lane.modes[modes[index]]
+            a, b = get_format(a_name), get_format(b_name)
+            sub_a = np.concatenate(_sub_codes(a_seq[index], a.bits, count))
+            sub_b = np.concatenate(_sub_codes(b_seq[index], b.bits, count))
+            fixed, _ = gemm_fixed(sub_a.reshape(1, -1), a, sub_b.reshape(-1, 1), b)
+            want["acc"].append(int(fixed[0, 0]) << lane.alignment(int(modes[index])))
+            want["special"].append(int(a.is_special(sub_a).any() or b.is_special(sub_b).any()))
+            want["overflow"].append(0)
+        step = np.arange(length)
+        cols["a"].append(a_seq.T.reshape(-1))
+        cols["b"].append(b_seq.T.reshape(-1))
+        cols["mode"].append(np.tile(modes, length))
+        cols["first"].append(np.repeat((step == 0).astype(np.int64), lanes))
+        cols["last"].append(np.repeat((step == length - 1).astype(np.int64), lanes))
+    inputs = {k: np.concatenate(v) for k, v in cols.items()}
+    return inputs, {"acc": np.array(want["acc"], dtype=object), "special": np.array(want["special"]),
+                    "overflow": np.array(want["overflow"])}
 
 
 try:
@@ -222,18 +290,20 @@ if cocotb is not None:
     @cocotb.test()
     async def pe_bank(dut):
         """Every PE configuration of the bank: exhaustive products, then accumulation sequences."""
-        from hwsim.rtl.configs import PE_CONFIGS
+        from hwsim.rtl.configs import MULTI_PE_CONFIGS, PE_CONFIGS, build
 
         from hwsim.formats import get_format
 
         bank, wrong = load_bank(), mutants()
         lanes = bank["lanes"]
-        cfgs = {m["name"]: PE_CONFIGS[wrong.get(m["name"], m["name"])] for m in bank["members"]}
+        names = [m["name"] for m in bank["members"]]
+        multi = {name: build(name) for name in names if name in MULTI_PE_CONFIGS}
+        cfgs = {name: PE_CONFIGS[wrong.get(name, name)] for name in names if name not in multi}
         seed = _seed()
         rng = np.random.default_rng(seed)
         dut._log.info("PE bank: %d members x %d lanes, seed %d", len(cfgs), lanes, seed)
         results = {name: {"config": wrong.get(name, name), "vectors": 0, "sequences": 0, "mismatches": 0,
-                          "reported": [], "bins": {}} for name in cfgs}
+                          "reported": [], "bins": {}} for name in names}
         await reset(dut)
 
         # exhaustive phase: one stimulus per input group, every group padded to the longest
@@ -248,12 +318,17 @@ if cocotb is not None:
                 stimulus[name], expected[name], counts[name] = inputs, want, len(want["acc"])
                 results[name]["bins"].update(bins)
             longest = max(longest, counts[group[0][0]])
+        for name, lane in multi.items():
+            stimulus[name], expected[name], bins = _multi_exhaustive(lane)
+            counts[name] = len(stimulus[name]["a"])
+            results[name]["bins"].update(bins)
+            longest = max(longest, counts[name])
         total = longest + (-longest) % lanes
         padded = {name: {k: np.resize(v, total) for k, v in inputs.items()} for name, inputs in stimulus.items()}
         words = pack_bank(bank, padded)
         run = await drive_stream(dut, words, len(words), pattern="steady", rng=rng)
         got = unpack_bank(bank, run.beats)
-        for name in cfgs:
+        for name in names:
             bad, lines = _compare(name, got[name], expected[name], counts[name], stimulus[name],
                                   run.beat_cycles, lanes, dut._log, "vector")
             results[name]["vectors"] += counts[name]
@@ -275,11 +350,15 @@ if cocotb is not None:
                 results[name]["bins"].update(bins)
                 results[name]["vectors"] += len(inputs["a"])
                 results[name]["sequences"] = len(sequences)
+        for name, lane in multi.items():
+            stimulus[name], expected[name] = _multi_accumulate(lane, batches, lanes, rng)
+            results[name]["vectors"] += len(stimulus[name]["a"])
+            results[name]["sequences"] = len(expected[name]["acc"])
         words = pack_bank(bank, stimulus)
         beats = sum(1 for _, length in batches)
         run = await drive_stream(dut, words, beats, pattern="both", rng=rng)
         got = unpack_bank(bank, run.beats)
-        for name in cfgs:
+        for name in names:
             count = len(expected[name]["acc"])
             ends = np.flatnonzero(stimulus[name]["last"])
             info = {"sequence_end_vector": ends, "length": np.repeat([n for _, n in batches], lanes)}
@@ -340,10 +419,12 @@ def _mutant_pe():
 @functools.cache
 def _bank_summary() -> dict:
     """Build the PE bank (every configuration + the mutant) once and run it once per session."""
-    from hwsim.rtl.configs import PE_CONFIGS
+    from hwsim.rtl.configs import MULTI_PE_CONFIGS, PE_CONFIGS
+    from hwsim.rtl.configs import build as build_config
     from sim_harness import build, run
 
     members = {name: cfg.build() for name, cfg in PE_CONFIGS.items()}
+    members.update({name: build_config(name) for name in MULTI_PE_CONFIGS})
     members[MUTANT] = _mutant_pe()
     build_dir = build(f"pe_bank_x{LANES}", members, LANES)
     return run(build_dir, "test_pe_cocotb", "pe_bank", {"HWSIM_MUTANTS": f"{MUTANT}:int8xint8"}, label="pe_bank")
@@ -392,3 +473,28 @@ def test_pe_mutant_is_caught():
     assert result["exhaustive_vectors"] == 65536
     assert result["mismatches"] >= 1
     assert "'a': 3, 'b': 251" in result["reported"][0]
+
+
+def _multi_names():
+    try:
+        from hwsim.rtl.configs import MULTI_PE_CONFIGS
+    except ImportError:  # pragma: no cover
+        return []
+    return list(MULTI_PE_CONFIGS)
+
+
+@pytest.mark.parametrize("config", _multi_names())
+def test_multi_precision_pe_verilator(config):
+    """Every operand-word pair in every mode, and per-lane-mode sequences, match hwsim.gemm."""
+    pytest.importorskip("cocotb")
+    from hwsim.rtl.configs import MULTI_PE_CONFIGS
+
+    result = _bank_summary()["members"][config]
+    assert result["mismatches"] == 0, result["reported"][:3]
+    modes = MULTI_PE_CONFIGS[config]
+    assert result["exhaustive_vectors"] == 65536 * len(modes)
+    for mode, (a_name, _) in enumerate(modes):
+        assert result["bins"][f"mode{mode}_vectors"] == 65536
+        assert result["bins"][f"mode{mode}_zero_sum"] > 0
+        if a_name.startswith("float8"):
+            assert result["bins"][f"mode{mode}_special"] > 0

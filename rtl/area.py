@@ -114,7 +114,7 @@ def synthesize(names=None, work_dir=None) -> list[AreaReport]:
             from None
     names = list(names or configs.config_names())
     for name in names:
-        if name not in configs.PE_CONFIGS and name not in configs.REQUANT_CONFIGS:
+        if name not in configs.config_names():
             raise ValueError(f"--config must be one of {', '.join(configs.config_names())}, not {name!r}")
     with tempfile.TemporaryDirectory(dir=work_dir) as tmp:
         folder = Path(tmp)
@@ -129,6 +129,6 @@ def synthesize(names=None, work_dir=None) -> list[AreaReport]:
             stat = json.loads((folder / f"{name}.json").read_text())
             cells = stat["modules"][f"\\{name}"]["num_cells_by_type"] if "modules" in stat else stat["design"][
                 "num_cells_by_type"]
-            kind = "pe" if name in configs.PE_CONFIGS else "requant"
+            kind = configs.kind_of(name)
             reports.append(AreaReport(name, kind, {k: int(v) for k, v in cells.items()}))
     return reports

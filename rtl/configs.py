@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from hwsim.gemm import AccumulatorSpec, accumulator_bits
 from hwsim.requant import ROUNDING_MODES, RequantSpec
 
-__all__ = ["EXACT_K", "PE_CONFIGS", "REQUANT_CONFIGS", "PEConfig", "build", "config_names"]
+__all__ = ["EXACT_K", "MULTI_PE_CONFIGS", "PE_CONFIGS", "REQUANT_CONFIGS", "PEConfig", "build", "config_names",
+           "kind_of"]
 
 #: Products an exact floating-point accumulator holds without overflow.
 EXACT_K = 4096
@@ -51,6 +52,12 @@ PE_CONFIGS: dict[str, PEConfig] = {
     "int8xint8_acc24_sat": PEConfig("int8", "int8", AccumulatorSpec(bits=24, overflow="saturate")),
 }
 
+#: Runtime-switchable lanes: mode index -> (a_format, b_format), packed into 8-bit operand words.
+MULTI_PE_CONFIGS: dict[str, tuple[tuple[str, str], ...]] = {
+    "mp_int8_2xint4_e4m3_2xfp4": (("int8", "int8"), ("int4", "int4"), ("float8_e4m3fn", "float8_e4m3fn"),
+                                  ("float4_e2m1fn", "float4_e2m1fn")),
+}
+
 REQUANT_CONFIGS: dict[str, RequantSpec] = {
     f"rq_{rounding}_m{bits}_int8": RequantSpec(multiplier_bits=bits, rounding=rounding, out_format="int8")
     for rounding in ROUNDING_MODES for bits in (32, 16)
@@ -62,13 +69,22 @@ REQUANT_CONFIGS["rq_rne_m16_int4"] = RequantSpec(multiplier_bits=16, rounding="r
 
 def config_names() -> list[str]:
     """Every configuration name (PEs first)."""
-    return [*PE_CONFIGS, *REQUANT_CONFIGS]
+    return [*PE_CONFIGS, *MULTI_PE_CONFIGS, *REQUANT_CONFIGS]
+
+
+def kind_of(name: str) -> str:
+    """``"pe"`` or ``"requant"``."""
+    return "requant" if name in REQUANT_CONFIGS else "pe"
 
 
 def build(name: str):
     """Return a fresh component for configuration ``name``."""
     if name in PE_CONFIGS:
         return PE_CONFIGS[name].build()
+    if name in MULTI_PE_CONFIGS:
+        from .multi_pe import MultiPrecisionPE
+
+        return MultiPrecisionPE(MULTI_PE_CONFIGS[name], k=EXACT_K)
     if name in REQUANT_CONFIGS:
         from .requant_unit import Requant
 

@@ -50,7 +50,7 @@ def port_list(component: wiring.Component) -> list[dict]:
 
 def manifest(name: str, component: wiring.Component) -> dict:
     """JSON-ready description of configuration ``name``."""
-    kind = "pe" if name in configs.PE_CONFIGS else "requant"
+    kind = configs.kind_of(name)
     return {"module": name, "kind": kind, "latency": component.latency, "spec": component.describe(),
             "ports": port_list(component)}
 
@@ -72,7 +72,7 @@ def write_configs(names, out_dir) -> list[Path]:
     """Write every configuration in ``names`` (all when empty); return the written paths."""
     names = list(names) or configs.config_names()
     for name in names:
-        if name not in configs.PE_CONFIGS and name not in configs.REQUANT_CONFIGS:
+        if name not in configs.config_names():
             raise ValueError(f"--config must be one of {', '.join(configs.config_names())}, not {name!r}")
     written = []
     for name in names:

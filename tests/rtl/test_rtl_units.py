@@ -10,7 +10,7 @@ import pytest
 amaranth = pytest.importorskip("amaranth")
 
 from amaranth.sim import Simulator  # noqa: E402
-from hwsim.rtl.configs import PE_CONFIGS, REQUANT_CONFIGS, build, config_names  # noqa: E402
+from hwsim.rtl.configs import MULTI_PE_CONFIGS, PE_CONFIGS, REQUANT_CONFIGS, build, config_names  # noqa: E402
 from hwsim.rtl.pe import PE  # noqa: E402
 from hwsim.rtl.requant_unit import Requant  # noqa: E402
 
@@ -172,6 +172,43 @@ def test_requant_vectors(config):
 
 
 def test_config_names_build():
-    assert len(config_names()) == len(PE_CONFIGS) + len(REQUANT_CONFIGS)
+    assert len(config_names()) == len(PE_CONFIGS) + len(MULTI_PE_CONFIGS) + len(REQUANT_CONFIGS)
     with pytest.raises(ValueError, match="unknown RTL configuration .* not 'nope'"):
         build("nope")
+
+
+# ------------------------------------------------------------------------- multi-precision PE
+def test_multi_precision_pe_init():
+    from hwsim.rtl.multi_pe import MultiPrecisionPE
+
+    dut = MultiPrecisionPE((("int8", "int8"), ("int4", "int4"), ("float8_e4m3fn", "float8_e4m3fn")))
+    assert dut.modes == [("int8", "int8", 1), ("int4", "int4", 2), ("float8_e4m3fn", "float8_e4m3fn", 1)]
+    assert dut.lsb_exponent == 2 * get_format("float8_e4m3fn").lsb_exponent
+    assert [dut.alignment(m) for m in range(3)] == [18, 18, 0]
+    assert dut.in_layout["mode"].width == 2 and dut.latency == 3
+
+
+def test_multi_precision_pe_init_wrong_mode():
+    from hwsim.rtl.multi_pe import MultiPrecisionPE
+
+    with pytest.raises(ValueError, match=r"equal widths dividing 8 bits, not \('int4', 'int8'\)"):
+        MultiPrecisionPE((("int4", "int8"),))
+
+
+def test_multi_precision_pe_modes():
+    """A sequence per mode (packed sub-elements) equals gemm_fixed over the unpacked elements."""
+    dut = build("mp_int8_2xint4_e4m3_2xfp4")
+    rng = np.random.default_rng(9)
+    sequences = [(mode, rng.integers(0, 256, 6), rng.integers(0, 256, 6)) for mode in range(4)]
+    payloads = [{"a": int(a[k]), "b": int(b[k]), "mode": mode, "first": int(k == 0), "last": int(k == 5)}
+                for mode, a, b in sequences for k in range(6)]
+    out, _ = _stream(dut, payloads, stall_every=4)
+    expected = []
+    for mode, a, b in sequences:
+        a_name, b_name, count = dut.modes[mode]
+        bits = get_format(a_name).bits
+        sub_a = np.concatenate([(a >> (j * bits)) & ((1 << bits) - 1) for j in range(count)])
+        sub_b = np.concatenate([(b >> (j * bits)) & ((1 << bits) - 1) for j in range(count)])
+        fixed, _ = gemm_fixed(sub_a[None, :], a_name, sub_b[:, None], b_name)
+        expected.append(int(fixed[0, 0]) << dut.alignment(mode))
+    assert [p.acc for p in out] == expected
