@@ -42,6 +42,7 @@ import numpy as np
 from hwsim.formats import get_format
 
 __all__ = [
+    "REQUANT_LATENCY",
     "ROUNDING_MODES",
     "RequantSpec",
     "exact_scaled_value",
@@ -54,6 +55,12 @@ __all__ = [
 ]
 
 ROUNDING_MODES = ("gemmlowp", "single", "rne", "floor")
+
+#: Pipeline depth of the requant unit in cycles (input handshake to output valid): one register after
+#: each of multiply, rounding shift and zero-point add + saturate.  ``hwsim.rtl.requant_unit.Requant``
+#: builds exactly this pipeline and publishes it as ``latency`` (tests/rtl checks both agree, the cocotb
+#: bench measures it); the cycle model's default ``requant.latency`` is this value.
+REQUANT_LATENCY = 3
 
 
 def quantize_multiplier(real, bits: int = 32):
@@ -140,8 +147,14 @@ class RequantSpec:
 
     @property
     def shift_range(self) -> tuple[int, int]:
-        """Supported ``shift`` values (inclusive): right shifts up to ``acc_bits + multiplier_bits - 1``."""
-        return -(self.acc_bits + self.multiplier_bits - 1), 0
+        """Supported ``shift`` values (inclusive): right shifts up to ``acc_bits + multiplier_bits - 1``
+        (at most 62, the int64 datapath of :func:`requantize`)."""
+        return -min(self.acc_bits + self.multiplier_bits - 1, 62), 0
+
+    @property
+    def latency(self) -> int:
+        """Cycles through the requant unit pipeline (:data:`REQUANT_LATENCY`)."""
+        return REQUANT_LATENCY
 
     def apply(self, acc, multiplier, shift, zero_point=0):
         """:func:`requantize` with this spec's parameters."""

@@ -28,7 +28,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from hwsim.formats import get_format
-from hwsim.requant import RequantSpec
+from hwsim.requant import REQUANT_LATENCY, RequantSpec
 
 __all__ = ["Requant"]
 
@@ -47,7 +47,7 @@ class Requant(wiring.Component):
         Cycles from the input handshake to ``o.valid`` (3).
     """
 
-    latency = 3
+    latency = REQUANT_LATENCY
 
     def __init__(self, spec: RequantSpec):
         if not isinstance(spec, RequantSpec):

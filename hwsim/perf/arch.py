@@ -44,6 +44,7 @@ from pathlib import Path
 
 from hwsim.perf.config_checks import Checker, load_yaml_mapping
 from hwsim.perf.format_info import known_format
+from hwsim.requant import REQUANT_LATENCY
 
 DATAFLOWS = ("ws", "os", "is")
 TIMING_MODES = ("pipelined", "scalesim")
@@ -255,7 +256,7 @@ def arch_from_dict(data: dict, *, source: str = "<dict>", base_dir: Path | None 
 
     sec = ck.mapping(top.get("requant"), "arch.requant", ("lanes", "latency", "multiplier_bits"))
     requant = RequantConfig(lanes=ck.integer(sec, "lanes", "arch.requant", 16),
-                            latency=ck.integer(sec, "latency", "arch.requant", 4, minimum=0),
+                            latency=ck.integer(sec, "latency", "arch.requant", REQUANT_LATENCY, minimum=0),
                             multiplier_bits=ck.integer(sec, "multiplier_bits", "arch.requant", 32))
     sec = ck.mapping(top.get("layernorm"), "arch.layernorm",
                      ("lanes", "latency", "passes", "arithmetic", "newton_iterations", "div_latency", "dividers"))

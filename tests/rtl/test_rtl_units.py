@@ -212,3 +212,15 @@ def test_multi_precision_pe_modes():
         fixed, _ = gemm_fixed(sub_a[None, :], a_name, sub_b[:, None], b_name)
         expected.append(int(fixed[0, 0]) << dut.alignment(mode))
     assert [p.acc for p in out] == expected
+
+
+def test_requant_latency_is_the_one_the_cycle_model_charges():
+    from hwsim.rtl.requant_unit import Requant
+
+    from hwsim.perf.arch import arch_from_dict, default_arch
+    from hwsim.requant import REQUANT_LATENCY, RequantSpec
+
+    spec = RequantSpec(multiplier_bits=16, rounding="rne", out_format="int8")
+    assert Requant(spec).latency == spec.latency == REQUANT_LATENCY
+    assert default_arch().requant.latency == REQUANT_LATENCY
+    assert arch_from_dict({"array": {"rows": 4, "cols": 4}}).requant.latency == REQUANT_LATENCY
