@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import importlib
 
-from hwsim.formats import get_format
-from hwsim.gemm import gemm
-from hwsim.requant import quantize_multiplier, requantize
+from hwsim.formats import get_format as get_format
+from hwsim.gemm import gemm as gemm
+from hwsim.requant import quantize_multiplier as quantize_multiplier
+from hwsim.requant import requantize as requantize
 
 __version__ = "0.1.0"
 

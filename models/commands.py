@@ -12,6 +12,7 @@ def _run(args) -> int:
     if args.mode:
         raise ValueError(f"--mode applies to --workload runs only, not {args.mode!r}")
     from hwsim.models.run import run_model
+
     from hwsim.perf.arch import as_arch
 
     arch = as_arch(args.arch)  # a bad architecture file fails before the model runs
