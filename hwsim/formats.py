@@ -145,15 +145,16 @@ class ElementFormat:
         """Exact fixed-point integers ``F`` (int64) with value == F * 2**lsb_exponent (NaN/Inf -> 0)."""
         return self._fixed_table[0][self.check_codes(codes)]
 
-    def fixed_lookup(self, dtype) -> np.ndarray | None:
-        """Table of ``F`` by code in ``dtype`` (e.g. float32 for BLAS operands); None if too many codes.
+    def value_lookup(self, dtype) -> np.ndarray | None:
+        """Table of values by code in ``dtype`` (e.g. float32 for BLAS operands); None if too many codes.
 
-        Callers must only use a float dtype when every ``|F|`` is exactly representable in it.
+        Callers must only use a dtype that represents every value exactly (float32 does for every
+        format of at most 8 bits here).
         """
         key = np.dtype(dtype).name
-        cache = self.__dict__.setdefault("_fixed_lookups", {})
+        cache = self.__dict__.setdefault("_value_lookups", {})
         if key not in cache:
-            cache[key] = self._fixed_table[0].astype(dtype)
+            cache[key] = self._value_table.astype(dtype)
         return cache[key]
 
     @property
@@ -279,11 +280,11 @@ class IntFormat(ElementFormat):
     def to_fixed(self, codes) -> np.ndarray:
         return self.code_to_int(self.check_codes(codes))
 
-    def fixed_lookup(self, dtype) -> np.ndarray | None:
+    def value_lookup(self, dtype) -> np.ndarray | None:
         if self.bits > _MAX_TABLE_BITS:
             return None
         key = np.dtype(dtype).name
-        cache = self.__dict__.setdefault("_fixed_lookups", {})
+        cache = self.__dict__.setdefault("_value_lookups", {})
         if key not in cache:
             cache[key] = self.code_to_int(np.arange(self.num_codes)).astype(dtype)
         return cache[key]

@@ -54,6 +54,7 @@ __all__ = [
 _FLOAT64_EXACT_BITS = 53
 _FLOAT32_EXACT_BITS = 24
 _INT64_SAFE_BITS = 62
+_FLOAT32_MIN_EXPONENT = -149  # weight of float32's smallest subnormal
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -156,16 +157,26 @@ def _operand_bound(fmt: ElementFormat, zero_point: np.ndarray) -> int:
                abs(fmt.fixed_max - zp_hi))
 
 
-def _float_operand(codes, fmt: ElementFormat, zero_point, argument: str, dtype) -> np.ndarray:
-    """``F - zero_point`` as a float array by one table lookup (exact: the caller checked the bound)."""
+def _value_operand(codes, fmt: ElementFormat, zero_point, argument: str, dtype) -> np.ndarray:
+    """Operand values (``value - zero_point``) in ``dtype`` by one table lookup.
+
+    Every value is ``F * 2**lsb_exponent`` exactly, so when the caller's integer bound holds the float
+    GEMM of these values is the exact GEMM of the ``F`` scaled by a power of two (no rounding: the
+    smallest product weight is far above the dtype's subnormal step).  NaN/Inf codes enter the GEMM as
+    NaN/Inf and give exactly the IEEE result in their rows/columns.  ``np.take`` bounds-checks the codes.
+    """
     codes = np.asarray(codes)
-    table = fmt.fixed_lookup(dtype)
-    if table is None or codes.dtype.kind not in "iub":
-        values = fmt.to_fixed(fmt.check_codes(codes, argument)).astype(dtype)
+    table = fmt.value_lookup(dtype)
+    if table is None or codes.dtype.kind not in "iu":
+        values = fmt.decode(fmt.check_codes(codes, argument)).astype(dtype)
     else:
-        if not (codes.dtype.kind == "u" and codes.dtype.itemsize * 8 <= fmt.bits):
-            fmt.check_codes(codes, argument)
-        values = np.take(table, codes)
+        try:
+            values = np.take(table, codes)
+        except IndexError:
+            fmt.check_codes(codes, argument)  # raises the ValueError naming the argument
+            raise
+        if codes.dtype.kind == "i" and codes.size and codes.min() < 0:
+            fmt.check_codes(codes, argument)  # negative indices wrap in np.take
     if _check_zero_point(fmt, zero_point, argument):
         values = values - np.asarray(zero_point, dtype=dtype)
     return values
@@ -359,14 +370,16 @@ def gemm_ex(a_codes, a_format, b_codes, b_format, *, a_zero_point=0, b_zero_poin
         raise ValueError(f"accumulate must be 'exact' or 'float32', not {accumulate!r}")
     integer_result = a_fmt.kind == "int" and b_fmt.kind == "int"
     dtype = _exact_float_dtype(_operand_bound(a_fmt, zpa) * _operand_bound(b_fmt, zpb) * max(a.shape[1], 1))
+    if dtype is np.float32 and lsb < _FLOAT32_MIN_EXPONENT:
+        dtype = np.float64  # product weights below float32's subnormal step
     events = 0
     if dtype is not None and accumulator is None:
-        # fast path: one exact BLAS GEMM on table-looked-up operands (bound in the module docstring)
-        product = np.matmul(_float_operand(a, a_fmt, zpa, "a_codes", dtype),
-                            _float_operand(b, b_fmt, zpb, "b_codes", dtype))
+        # fast path: one exact BLAS GEMM on table-looked-up values (bound in the module docstring)
+        product = np.matmul(_value_operand(a, a_fmt, zpa, "a_codes", dtype),
+                            _value_operand(b, b_fmt, zpb, "b_codes", dtype))
         if integer_result:
             return GemmResult(product.astype(np.int64), 0, lsb)
-        values = product.astype(np.float64, copy=False) * 2.0**lsb
+        return GemmResult(product.astype(np.float64, copy=False), 0, lsb)
     else:
         fa = _fixed_operand(a, a_fmt, zpa, "a_codes")
         fb = _fixed_operand(b, b_fmt, zpb, "b_codes")

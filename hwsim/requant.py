@@ -185,9 +185,17 @@ def _gemmlowp(acc, multiplier, shift, bits: int) -> np.ndarray:
     if np.any(exponent > 0):
         left = np.clip(exponent, 0, 40)
         x = (((acc << left) + (1 << 31)) & 0xFFFFFFFF) - (1 << 31)  # int32 wrap, as compiled C
-    high = (x * multiplier + (1 << (bits - 2))) >> (bits - 1)
+    out = np.multiply(x, multiplier)  # in place from here on: this is the hot loop of model runs
+    out += 1 << (bits - 2)
+    out >>= bits - 1
     right = np.clip(-exponent, 0, 62)
-    return (high + ((np.int64(1) << right) >> 1) - ((high < 0) & (right > 0))) >> right
+    negative = out < 0
+    if not np.all(right > 0):
+        negative &= right > 0
+    out += (np.int64(1) << right) >> 1
+    out -= negative
+    out >>= right
+    return out
 
 
 def requant_round_shift(product: np.ndarray, shift: np.ndarray, rounding: str) -> np.ndarray:
@@ -227,7 +235,7 @@ def _int_array(x, argument: str) -> np.ndarray:
     arr = np.asarray(x)
     if arr.dtype.kind not in "iub":
         raise TypeError(f"{argument} must be an integer array, not dtype {arr.dtype.name!r}")
-    return arr.astype(np.int64)
+    return arr.astype(np.int64, copy=False)
 
 
 def _check_operands(acc, multiplier, shift, bits: int):
@@ -235,9 +243,8 @@ def _check_operands(acc, multiplier, shift, bits: int):
         bad = multiplier[(multiplier < 0) | (multiplier >= (1 << (bits - 1)))].flat[0]
         raise ValueError(f"multiplier must lie in 0..2**{bits - 1}-1 for {bits}-bit multipliers, not {int(bad)!r}")
     limit = 1 << (63 - bits)
-    outside = (acc < -limit) | (acc >= limit)
-    if np.any(outside):
-        bad = acc[outside].flat[0]
+    if acc.size and (acc.min() < -limit or acc.max() >= limit):
+        bad = acc[(acc < -limit) | (acc >= limit)].flat[0]
         raise ValueError(f"acc must lie within ±2**{63 - bits} so acc*M fits int64, not {int(bad)!r}")
     if np.any(shift < -62) or np.any(shift > 62):
         bad = shift[(shift < -62) | (shift > 62)].flat[0]
@@ -279,12 +286,19 @@ def requantize(acc, multiplier, shift, zero_point=0, *, out_format="int8", round
         value = exact_scaled_value(acc, m, s)
         return fmt.quantize(value, axis=-1) if fmt.kind == "mx" else fmt.encode(value, saturate=True)
     if rounding == "gemmlowp":
-        if np.any(acc < -(1 << 31)) or np.any(acc >= 1 << 31):
+        if acc.size and (acc.min() < -(1 << 31) or acc.max() >= 1 << 31):
             raise ValueError(f"acc must fit int32 for gemmlowp rounding, not {int(acc.flat[np.argmax(np.abs(acc))])!r}")
         rounded = _gemmlowp(acc, m, s, multiplier_bits)
     else:
         rounded = requant_round_shift(requant_multiply(acc, m), s, rounding)
-    return requant_saturate(requant_add_zero_point(rounded, zp), fmt)
+    rounded = np.asarray(rounded)  # ufuncs on 0-d inputs return scalars; in-place needs an array
+    if np.any(zp != 0):
+        if np.broadcast_shapes(rounded.shape, zp.shape) == rounded.shape:
+            rounded += zp  # stage 3 (requant_add_zero_point), in place on our own array
+        else:
+            rounded = requant_add_zero_point(rounded, zp)
+    out = np.clip(rounded, fmt.lo, fmt.hi, out=rounded)  # stage 4 (requant_saturate), in place
+    return out[()] if out.ndim == 0 else out
 
 
 def exact_scaled_value(acc, multiplier, shift) -> np.ndarray:
