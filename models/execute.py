@@ -64,6 +64,16 @@ def rope(x: np.ndarray, *, base: float, positions: np.ndarray | None = None) -> 
     return out
 
 
+def embed(op, ids, word, pos=None, types=None) -> np.ndarray:
+    """Word (+ position + token-type 0) embeddings of ``ids`` in float64."""
+    x = (word.T if op.attrs.get("table_transposed") else word)[ids].astype(np.float64)
+    if pos is not None:
+        x = x + pos[np.arange(ids.shape[-1])]
+    if types is not None:
+        x = x + types[0]
+    return x
+
+
 class FloatBackend:
     """numpy reference numerics; activations stored as float32 like the original models."""
 
@@ -73,12 +83,7 @@ class FloatBackend:
         return np.asarray(x, self.dtype)
 
     def embedding(self, op, ids, word, pos=None, types=None):
-        x = (word.T if op.attrs.get("table_transposed") else word)[ids].astype(np.float64)
-        if pos is not None:
-            x = x + pos[np.arange(ids.shape[-1])]
-        if types is not None:
-            x = x + types[0]
-        return self._out(x)
+        return self._out(embed(op, ids, word, pos, types))
 
     def layernorm(self, op, x, gamma, beta):
         x = np.asarray(x, np.float64)

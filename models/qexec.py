@@ -28,6 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from hwsim.models.execute import embed
 
 from hwsim.formats import get_format
 from hwsim.gemm import gemm_fixed
@@ -283,12 +284,7 @@ class QuantBackend:
 
     # -- ops ------------------------------------------------------------------------------------
     def embedding(self, op, ids, word, pos=None, types=None):
-        x = (word.T if op.attrs.get("table_transposed") else word)[ids].astype(np.float64)
-        if pos is not None:
-            x = x + pos[np.arange(ids.shape[-1])]
-        if types is not None:
-            x = x + types[0]
-        return x
+        return embed(op, ids, word, pos, types)
 
     def linear(self, op, x, w, b=None):
         xa = self._quantize_act(op.inputs[0], x)
