@@ -17,12 +17,12 @@ from hwsim.errors import HwsimError
 
 # Modules providing ``register(subparsers)``; each adds one or more sub-commands.
 _COMMAND_PROVIDERS = (
+    "hwsim.models.commands",  # run (the main job), model
     "hwsim.formats_cli",
     "hwsim.datapath_demo",
-    "hwsim.perf.commands",
+    "hwsim.reports.commands",  # report, sweep
+    "hwsim.perf.commands",  # scalesim
     "hwsim.rtl.commands",
-    "hwsim.models.commands",
-    "hwsim.reports.commands",
 )
 
 #: Errors that are the user's to fix: reported as one line, exit code 2.
