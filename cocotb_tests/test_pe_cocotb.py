@@ -290,9 +290,8 @@ if cocotb is not None:
     @cocotb.test()
     async def pe_bank(dut):
         """Every PE configuration of the bank: exhaustive products, then accumulation sequences."""
-        from hwsim.rtl.configs import MULTI_PE_CONFIGS, PE_CONFIGS, build
-
         from hwsim.formats import get_format
+        from hwsim.rtl.configs import MULTI_PE_CONFIGS, PE_CONFIGS, build
 
         bank, wrong = load_bank(), mutants()
         lanes = bank["lanes"]
@@ -405,9 +404,8 @@ def _expected_bins(cfg, test: str) -> list[str]:
 
 def _mutant_pe():
     """int8 x int8 PE whose product has bit 0 flipped for the single operand pair (3, -5)."""
-    from hwsim.rtl.pe import PE
-
     from hwsim.gemm import AccumulatorSpec
+    from hwsim.rtl.pe import PE
 
     class FlippedProductPE(PE):
         def _aligned_product(self, sa, sb, ea, eb):
@@ -419,9 +417,10 @@ def _mutant_pe():
 @functools.cache
 def _bank_summary() -> dict:
     """Build the PE bank (every configuration + the mutant) once and run it once per session."""
+    from sim_harness import build, run
+
     from hwsim.rtl.configs import MULTI_PE_CONFIGS, PE_CONFIGS
     from hwsim.rtl.configs import build as build_config
-    from sim_harness import build, run
 
     members = {name: cfg.build() for name, cfg in PE_CONFIGS.items()}
     members.update({name: build_config(name) for name in MULTI_PE_CONFIGS})
@@ -452,9 +451,8 @@ def test_pe_bank_streams():
 def test_pe_verilator(config):
     """Exhaustive products and accumulation sequences of one PE configuration match hwsim.gemm."""
     pytest.importorskip("cocotb")
-    from hwsim.rtl.configs import PE_CONFIGS
-
     from hwsim.formats import get_format
+    from hwsim.rtl.configs import PE_CONFIGS
 
     result = _bank_summary()["members"][config]
     assert result["mismatches"] == 0, result["reported"][:3]

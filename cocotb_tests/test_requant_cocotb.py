@@ -267,11 +267,11 @@ def _config_names():
 @functools.cache
 def _bank_summary() -> dict:
     """Build the requant bank (every configuration + the mutant) once and run it once per session."""
-    from hwsim.rtl.configs import REQUANT_CONFIGS
-    from hwsim.rtl.requant_unit import Requant
     from sim_harness import build, run
 
     from hwsim.requant import RequantSpec
+    from hwsim.rtl.configs import REQUANT_CONFIGS
+    from hwsim.rtl.requant_unit import Requant
 
     members = {name: Requant(spec) for name, spec in REQUANT_CONFIGS.items()}
     # the mutant: generated with 'single' rounding, checked against the 'rne' configuration

@@ -12,7 +12,6 @@ def _run(args) -> int:
     if args.mode:
         raise ValueError(f"--mode applies to --workload runs only, not {args.mode!r}")
     from hwsim.models.run import run_model
-
     from hwsim.perf.arch import as_arch
 
     arch = as_arch(args.arch)  # a bad architecture file fails before the model runs
@@ -88,7 +87,7 @@ def _register_run(subparsers) -> None:
 
 def register(subparsers) -> None:
     _register_run(subparsers)
-    p = subparsers.add_parser("model", help="run imported models (MiniLM-L6, SmolLM2, ONNX) on the datapath")
+    p = subparsers.add_parser("model", help="imported-model tools: onnxruntime QDQ check, quantization presets")
     sub = p.add_subparsers(dest="model_command", metavar="SUBCOMMAND")
     c = sub.add_parser("check-onnx", help="onnxruntime QDQ MatMul accumulators vs hwsim's integer GEMM")
     c.add_argument("--model", default=None, help="float ONNX file (default: paraphrase-MiniLM-L3 package)")

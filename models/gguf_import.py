@@ -27,9 +27,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from hwsim.models.packaged_files import packaged_file
 
 from hwsim.graph import Graph
+from hwsim.models.packaged_files import packaged_file
 
 GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 Q8_0, Q4_1, F32 = "Q8_0", "Q4_1", "F32"
@@ -96,7 +96,12 @@ class GGUFModel:
         import gguf
 
         self.path = Path(path) if path is not None else smollm2_path()
-        self.reader = gguf.GGUFReader(str(self.path))
+        if not self.path.is_file():
+            raise FileNotFoundError(f"{self.path}: GGUF model file not found")
+        try:
+            self.reader = gguf.GGUFReader(str(self.path))
+        except Exception as exc:  # gguf raises ValueError/struct.error/... for corrupt files
+            raise ValueError(f"{self.path}: not a valid GGUF file ({type(exc).__name__}: {exc})") from None
         f = self.reader.fields
         arch = f["general.architecture"].contents()
         if arch != "llama":
@@ -305,10 +310,9 @@ def norm_outlier_study(model: GGUFModel | None = None, *, layers=(2, 5, 15), tok
     ``λ_c = max(1, amax_c / median(amax))``. Output int16 so only the input quantization differs.
     The BOS row (an attention sink with extreme values) is excluded. Returns one row per layer.
     """
+    from hwsim.layernorm import calibrate_norm, float_norm, integer_norm
     from hwsim.models import corpus
     from hwsim.models.execute import FloatBackend, run_graph
-
-    from hwsim.layernorm import calibrate_norm, float_norm, integer_norm
 
     model = model or GGUFModel()
     tok = model.tokenizer()

@@ -20,9 +20,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from hwsim.models.packaged_files import packaged_file
 
 from hwsim.graph import Graph
+from hwsim.models.packaged_files import packaged_file
 
 VITAL_FILE = "paraphrase-MiniLM-L3-v2.onnx"
 
@@ -77,7 +77,7 @@ class OnnxModel:
         import onnx
         from onnx import numpy_helper
 
-        self.model = path_or_model if isinstance(path_or_model, onnx.ModelProto) else onnx.load(str(path_or_model))
+        self.model = path_or_model if isinstance(path_or_model, onnx.ModelProto) else load_onnx(path_or_model)
         g = self.model.graph
         self.name = g.name or "onnx"
         self.initializers = {t.name: numpy_helper.to_array(t) for t in g.initializer}
@@ -387,6 +387,21 @@ def ort_matmul_integer(a, za, b, zb) -> np.ndarray:
     return sess.run(None, {"A": a, "B": b, "za": np.asarray(za, a.dtype).reshape(()), "zb": zb})[0]
 
 
+def load_onnx(path):
+    """Read and check an ONNX file; a missing or corrupt file is a ValueError naming it (no traceback)."""
+    import onnx
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: ONNX model file not found")
+    try:
+        model = onnx.load(str(path))
+        onnx.checker.check_model(model)
+    except Exception as exc:  # onnx raises DecodeError/ValidationError/... for bad files
+        raise ValueError(f"{path}: not a valid ONNX model ({type(exc).__name__}: {str(exc).strip()[:200]})") from None
+    return model
+
+
 def check_qdq(model_path=None, *, sentences: int = 2, calib_sentences: int = 8, workdir=None) -> dict:
     """Quantize ``model_path`` (default: paraphrase-MiniLM-L3) with onnxruntime and compare accumulators.
 
@@ -396,10 +411,10 @@ def check_qdq(model_path=None, *, sentences: int = 2, calib_sentences: int = 8, 
     import tempfile
 
     from hwsim.models import corpus, minilm
-
     from hwsim.requant import quantize_multiplier, requantize
 
     model_path = Path(model_path) if model_path is not None else vital_minilm_path()
+    load_onnx(model_path)  # a bad file fails here, with its name, before onnxruntime sees it
     tok = minilm.Tokenizer()
 
     def feeds(texts):

@@ -28,11 +28,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from hwsim.models.execute import embed
 
 from hwsim.formats import get_format
 from hwsim.gemm import gemm_fixed
 from hwsim.layernorm import calibrate_norm, float_norm, integer_norm
+from hwsim.models.execute import embed
 from hwsim.requant import quantize_multiplier, requantize
 
 RESIDUAL_FORMAT = "int16"

@@ -58,9 +58,8 @@ def simulate_graph(graph, arch=None, formats: str | None = None):
 
 def _annotate(graph, preset: str) -> None:
     """Attach the preset's quant specs to the graph's weights and activations (for the per-op table)."""
-    from hwsim.models.qexec import get_config
-
     from hwsim.graph import QuantSpec
+    from hwsim.models.qexec import get_config
 
     c = get_config(preset)
     for op in graph.ops:

@@ -16,7 +16,6 @@ def _run(args: argparse.Namespace) -> int:
 
 def _sweep(args: argparse.Namespace) -> int:
     from hwsim.reports.sweep_report import write_sweep
-
     from hwsim.sweep import load_sweep, run_sweep
 
     spec = load_sweep(args.sweep)

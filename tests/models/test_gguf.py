@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+
 from hwsim.models import gguf_import as gi
 
 

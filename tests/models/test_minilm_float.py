@@ -4,9 +4,9 @@ import math
 
 import numpy as np
 import pytest
-from hwsim.models import corpus, execute, minilm
 
 from hwsim.graph import Graph
+from hwsim.models import corpus, execute, minilm
 
 
 def _reference(weights, ids, mask, layers, eps=1e-12, heads=12):

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+
 from hwsim.models import corpus, minilm
 from hwsim.models import onnx_import as oi
 

@@ -4,10 +4,10 @@ import json
 
 import numpy as np
 import pytest
-from hwsim.models import corpus, execute, minilm, qexec
-from hwsim.models.run import cosine, run_model
 
 from hwsim.gemm import gemm
+from hwsim.models import corpus, execute, minilm, qexec
+from hwsim.models.run import cosine, run_model
 from hwsim.requant import quantize_multiplier, requantize
 
 

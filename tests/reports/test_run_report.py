@@ -6,12 +6,12 @@ import json
 
 import pandas as pd
 import pytest
-from hwsim.reports.run_report import build_report, energy_components, load_run
 
 from hwsim.cli import main
 from hwsim.errors import ConfigError
 from hwsim.perf.api import simulate
 from hwsim.perf.workload import GemmOp
+from hwsim.reports.run_report import build_report, energy_components, load_run
 
 
 @pytest.fixture(scope="module")

@@ -9,11 +9,10 @@ import pytest
 
 pytest.importorskip("amaranth")
 
-from hwsim.rtl.configs import PE_CONFIGS
-from hwsim.rtl.generate import write_configs
-
 from hwsim.cli import main
 from hwsim.gemm import accumulator_bits
+from hwsim.rtl.configs import PE_CONFIGS
+from hwsim.rtl.generate import write_configs
 
 
 def test_generate_is_deterministic(tmp_path):

@@ -10,13 +10,13 @@ import pytest
 amaranth = pytest.importorskip("amaranth")
 
 from amaranth.sim import Simulator  # noqa: E402
-from hwsim.rtl.configs import MULTI_PE_CONFIGS, PE_CONFIGS, REQUANT_CONFIGS, build, config_names  # noqa: E402
-from hwsim.rtl.pe import PE  # noqa: E402
-from hwsim.rtl.requant_unit import Requant  # noqa: E402
 
 from hwsim.formats import get_format  # noqa: E402
 from hwsim.gemm import AccumulatorSpec, gemm_ex, gemm_fixed, mac_product_fixed  # noqa: E402
 from hwsim.requant import RequantSpec  # noqa: E402
+from hwsim.rtl.configs import MULTI_PE_CONFIGS, PE_CONFIGS, REQUANT_CONFIGS, build, config_names  # noqa: E402
+from hwsim.rtl.pe import PE  # noqa: E402
+from hwsim.rtl.requant_unit import Requant  # noqa: E402
 
 
 def _stream(dut, payloads, *, stall_every=0, cycles_after=8):
@@ -215,10 +215,9 @@ def test_multi_precision_pe_modes():
 
 
 def test_requant_latency_is_the_one_the_cycle_model_charges():
-    from hwsim.rtl.requant_unit import Requant
-
     from hwsim.perf.arch import arch_from_dict, default_arch
     from hwsim.requant import REQUANT_LATENCY, RequantSpec
+    from hwsim.rtl.requant_unit import Requant
 
     spec = RequantSpec(multiplier_bits=16, rounding="rne", out_format="int8")
     assert Requant(spec).latency == spec.latency == REQUANT_LATENCY
