@@ -44,6 +44,7 @@ __all__ = [
     "GemmResult",
     "accumulator_bits",
     "exact_fixed_matmul",
+    "exact_fixed_matmul_float",
     "gemm",
     "gemm_ex",
     "gemm_fixed",
@@ -242,24 +243,58 @@ def exact_fixed_matmul(fa: np.ndarray, fb: np.ndarray) -> np.ndarray:
     dtype = _exact_float_dtype(max_a * max_b * k)
     if dtype is not None:
         return np.matmul(fa.astype(dtype), fb.astype(dtype)).astype(np.int64)
+    width, digits = _limb_digits(fa, fb, ba, bb, kb)
+    if ba + bb + kb <= _INT64_SAFE_BITS:
+        return sum(d << (width * i) for i, d in enumerate(digits))
+    return sum(d.astype(object) * (1 << (width * i)) for i, d in enumerate(digits))
+
+
+def _limb_digits(fa, fb, ba: int, bb: int, kb: int) -> tuple[int, list[np.ndarray]]:
+    """The exact product ``fa @ fb`` as int64 digits: ``sum_i digits[i] * 2**(width*i)``.
+
+    Operands split into ``width``-bit limbs (lower limbs non-negative) so that every limb GEMM meets the
+    float64 bound; limb products of equal weight are summed and carries propagated, leaving every digit
+    but the top one in ``[0, 2**width)`` (the top one carries the sign).
+    """
     budget = _FLOAT64_EXACT_BITS - kb
     if budget < 2:
-        raise ValueError(f"K is too large for exact accumulation, not {k!r}")
-    wa = min(ba, max(1, budget // 2))
-    wb = min(bb, budget - wa)
-    na, nb = math.ceil(ba / wa), math.ceil(bb / wb)
-    wide = ba + bb + kb > _INT64_SAFE_BITS
-    total = None
-    for i, la in enumerate(_limbs(fa, wa, na)):
-        for j, lb in enumerate(_limbs(fb, wb, nb)):
-            part = np.matmul(la.astype(np.float64), lb.astype(np.float64)).astype(np.int64)
-            shift = wa * i + wb * j
-            if wide:
-                part = part.astype(object) * (1 << shift)
-            else:
-                part = part << shift
-            total = part if total is None else total + part
-    return total
+        raise ValueError(f"K is too large for exact accumulation, not {fa.shape[-1]!r}")
+    width = max(1, budget // 2)
+    na, nb = math.ceil(ba / width), math.ceil(bb / width)
+    if na + nb > 2 ** (62 - _FLOAT64_EXACT_BITS):
+        raise ValueError(f"operands are too wide for exact accumulation, not {ba} x {bb} bits")
+    digits = [np.zeros(fa.shape[:-1] + fb.shape[-1:], dtype=np.int64) for _ in range(na + nb - 1)]
+    limbs_b = [lb.astype(np.float64) for lb in _limbs(fb, width, nb)]
+    for i, la in enumerate(_limbs(fa, width, na)):
+        la = la.astype(np.float64)
+        for j, lb in enumerate(limbs_b):
+            digits[i + j] += np.matmul(la, lb).astype(np.int64)
+    mask = (1 << width) - 1
+    for i in range(len(digits) - 1):
+        digits[i + 1] += digits[i] >> width
+        digits[i] &= mask
+    return width, digits
+
+
+def exact_fixed_matmul_float(fa: np.ndarray, fb: np.ndarray) -> np.ndarray:
+    """``fa @ fb`` correctly rounded to float64 (exact whenever representable), without Python ints.
+
+    Beyond the float64 bound the exact sum is ``top * 2**(width*t) + low`` from :func:`_limb_digits`; when
+    ``top`` and ``low`` are each exact in float64, their one IEEE addition is the correctly rounded result.
+    """
+    k = fa.shape[-1]
+    max_a = int(np.max(np.abs(fa), initial=0))
+    max_b = int(np.max(np.abs(fb), initial=0))
+    if k == 0 or _exact_float_dtype(max_a * max_b * k) is not None:
+        return exact_fixed_matmul(fa, fb).astype(np.float64)
+    ba, bb = _bits_of(max_a), _bits_of(max_b)
+    kb = math.ceil(math.log2(k)) if k > 1 else 0
+    width, digits = _limb_digits(fa, fb, ba, bb, kb)
+    top = len(digits) - 1
+    if width * top > _FLOAT64_EXACT_BITS or ba + bb + kb - width * top > _FLOAT64_EXACT_BITS:
+        return _to_float(exact_fixed_matmul(fa, fb), 0)
+    low = sum(np.ldexp(d.astype(np.float64), width * i) for i, d in enumerate(digits[:-1]))
+    return np.ldexp(digits[-1].astype(np.float64), width * top) + low
 
 
 def _resolve_formats(a_format, b_format):
@@ -383,16 +418,23 @@ def gemm_ex(a_codes, a_format, b_codes, b_format, *, a_zero_point=0, b_zero_poin
     else:
         fa = _fixed_operand(a, a_fmt, zpa, "a_codes")
         fb = _fixed_operand(b, b_fmt, zpb, "b_codes")
+        if accumulator is None and not integer_result:  # wide float formats (e.g. float8_e5m2 pairs)
+            values = np.ldexp(exact_fixed_matmul_float(fa, fb), lsb)
+            return GemmResult(_with_specials(values, a_fmt, a, b_fmt, b), 0, lsb)
         exact = exact_fixed_matmul(fa, fb)
         if accumulator is not None:
             exact, events = _apply_accumulator(exact, fa, fb, accumulator)
         if integer_result and exact.dtype != object:
             return GemmResult(exact, events, lsb)
-        values = _to_float(exact, lsb)
+        return GemmResult(_with_specials(_to_float(exact, lsb), a_fmt, a, b_fmt, b), events, lsb)
+
+
+def _with_specials(values, a_fmt, a, b_fmt, b) -> np.ndarray:
+    """Put the IEEE result into outputs whose operands hold NaN/Inf (exact paths map them to 0)."""
     special_a, special_b = a_fmt.is_special(a), b_fmt.is_special(b)
     if special_a.any() or special_b.any():
         values = _merge_specials(values, a_fmt.decode(a), b_fmt.decode(b), special_a, special_b)
-    return GemmResult(values, events, lsb)
+    return values
 
 
 def _to_float(exact: np.ndarray, lsb: int) -> np.ndarray:
