@@ -19,8 +19,9 @@ summation order, blocking or FMA use of the BLAS*.  So if ``K*A*B <= 2**53`` one
 over the data): int8 x int8 has ``A = B = 128``, so K up to 1024 runs in float32 and K up to 2**39 in float64;
 float8_e4m3fn (``|F| <= 448 * 2**9``) runs in float64 up to K = 2**17.  Where the bound fails (e.g.
 float8_e5m2 x float8_e5m2, 33-bit F) the operands are split into limbs ``F = sum_i L_i * 2**(w*i)`` so that
-every limb GEMM satisfies the bound, and the limb results are recombined in int64 (or Python integers beyond
-62 bits).
+every limb GEMM satisfies the bound; the limb results are carry-normalised into int64 digits, from
+which :func:`gemm` forms the correctly rounded float64 with one IEEE addition of two exact halves and
+:func:`gemm_fixed` the exact integer (int64, or Python integers beyond 62 bits).
 
 Output
 ------
