@@ -152,6 +152,12 @@ def build_graph(config: BertConfig, weights: dict, batch: int, seq: int, *, laye
                   weight(prefix + ".bias", weights[prefix + ".bias"])], [y])
         return y
 
+    def layer_norm(name: str, x: str) -> str:
+        y = act(name + ".out", (batch, seq, d))
+        g.add_op(name, "layernorm", [x, weight(name + ".weight", weights[name + ".weight"]),
+                                     weight(name + ".bias", weights[name + ".bias"])], [y], eps=config.eps)
+        return y
+
     def view(opname: str, kind: str, x: str, shape, **attrs) -> str:
         y = act(opname + ".out", shape)
         g.add_op(opname, kind, [x], [y], **attrs)
@@ -184,19 +190,13 @@ def build_graph(config: BertConfig, weights: dict, batch: int, seq: int, *, laye
         o = linear(p + "attention.output.dense", merged, d)
         r1 = act(p + "attention.output.residual.out", (batch, seq, d))
         g.add_op(p + "attention.output.residual", "add", [o, h], [r1])
-        h1 = act(p + "attention.output.LayerNorm.out", (batch, seq, d))
-        ln = p + "attention.output.LayerNorm"
-        g.add_op(ln, "layernorm", [r1, weight(ln + ".weight", weights[ln + ".weight"]),
-                                   weight(ln + ".bias", weights[ln + ".bias"])], [h1], eps=config.eps)
+        h1 = layer_norm(p + "attention.output.LayerNorm", r1)
         f1 = linear(p + "intermediate.dense", h1, ff)
         f1a = view(p + "intermediate.gelu", "gelu", f1, (batch, seq, ff))
         f2 = linear(p + "output.dense", f1a, d)
         r2 = act(p + "output.residual.out", (batch, seq, d))
         g.add_op(p + "output.residual", "add", [f2, h1], [r2])
-        h = act(p + "output.LayerNorm.out", (batch, seq, d))
-        ln = p + "output.LayerNorm"
-        g.add_op(ln, "layernorm", [r2, weight(ln + ".weight", weights[ln + ".weight"]),
-                                   weight(ln + ".bias", weights[ln + ".bias"])], [h], eps=config.eps)
+        h = layer_norm(p + "output.LayerNorm", r2)
     pooled = act("pooled", (batch, d))
     g.add_op("mean_pooling", "mean_pool", [h, "attention_mask"], [pooled])
     g.inputs = ("input_ids", "attention_mask")

@@ -44,15 +44,21 @@ def _np_dtype(onnx_type: int):
     return onnx.helper.tensor_dtype_to_np_dtype(onnx_type)
 
 
+def _along_axis(scale: np.ndarray, zp: np.ndarray, ndim: int, axis: int):
+    """Per-axis scale/zero point (1-D, more than one entry) reshaped to broadcast along ``axis``."""
+    if scale.ndim == 1 and scale.size > 1:
+        shape = [1] * ndim
+        shape[axis] = -1
+        return scale.reshape(shape), zp.reshape(shape)
+    return scale, zp
+
+
 def quantize_linear(x, scale, zero_point=None, axis: int = 1):
     """ONNX QuantizeLinear: ``saturate(rne(float32(x / scale)) + zp)`` (per-tensor or per-axis)."""
     x = np.asarray(x, np.float32)
     scale = np.asarray(scale, np.float32)
     zp = np.zeros((), np.uint8) if zero_point is None else np.asarray(zero_point)
-    if scale.ndim == 1 and scale.size > 1:
-        shape = [1] * x.ndim
-        shape[axis] = -1
-        scale, zp = scale.reshape(shape), zp.reshape(shape)
+    scale, zp = _along_axis(scale, zp, x.ndim, axis)
     info = np.iinfo(zp.dtype)
     q = np.rint(np.divide(x, scale, dtype=np.float32)).astype(np.int64) + zp.astype(np.int64)
     return np.clip(q, info.min, info.max).astype(zp.dtype)
@@ -63,10 +69,7 @@ def dequantize_linear(q, scale, zero_point=None, axis: int = 1):
     q = np.asarray(q)
     scale = np.asarray(scale, np.float32)
     zp = np.zeros((), q.dtype) if zero_point is None else np.asarray(zero_point)
-    if scale.ndim == 1 and scale.size > 1:
-        shape = [1] * q.ndim
-        shape[axis] = -1
-        scale, zp = scale.reshape(shape), zp.reshape(shape)
+    scale, zp = _along_axis(scale, zp, q.ndim, axis)
     return ((q.astype(np.int64) - zp.astype(np.int64)).astype(np.float32) * scale).astype(np.float32)
 
 
