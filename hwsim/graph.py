@@ -24,11 +24,15 @@ GEMM_KINDS = frozenset({"linear", "matmul", "conv"})
 #: Row-wise normalisations (reduction over the last axis).
 NORM_KINDS = frozenset({"layernorm", "rmsnorm", "softmax"})
 #: Element-wise vector-unit ops.
-ELEMENTWISE_KINDS = frozenset({"gelu", "silu", "swiglu", "add", "mul", "rope", "embedding", "mean_pool",
+ELEMENTWISE_KINDS = frozenset({"gelu", "silu", "relu", "swiglu", "add", "mul", "rope", "embedding", "mean_pool",
                                "quantize", "dequantize", "requant"})
+#: Memory ops: ``kv_write`` appends its input (new keys or values, ``[B, kv_heads, S, head_dim]``) to the
+#: KV cache tensor it outputs (``[B, kv_heads, L + S, head_dim]``), stored in the cache tensor's
+#: QuantSpec format. Its cost is the appended elements, not the whole cache.
+MEMORY_KINDS = frozenset({"kv_write"})
 #: Zero-cost data movement (views).
 ZERO_COST_KINDS = frozenset({"reshape", "transpose"})
-OP_KINDS = GEMM_KINDS | NORM_KINDS | ELEMENTWISE_KINDS | ZERO_COST_KINDS
+OP_KINDS = GEMM_KINDS | NORM_KINDS | ELEMENTWISE_KINDS | MEMORY_KINDS | ZERO_COST_KINDS
 
 GRANULARITIES = ("tensor", "channel", "group", "block")
 
@@ -205,6 +209,9 @@ class Graph:
             if op.kind in GEMM_KINDS:
                 b, m, k, n = self.gemm_dims(op)
                 row.update(batch=b, M=m, K=k, N=n, macs=b * m * k * n)
+            elif op.kind in MEMORY_KINDS:
+                row["elements"] = ins[0].size
+                row["out_bytes"] = ins[0].size * out.bits_per_element / 8.0
             elif op.kind not in ZERO_COST_KINDS:
                 row["elements"] = out.size
                 if op.kind in NORM_KINDS:

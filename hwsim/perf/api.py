@@ -12,7 +12,7 @@ from __future__ import annotations
 from hwsim.perf.arch import ArchSpec, as_arch
 from hwsim.perf.energy import EnergyTable, load_energy_table, op_energy
 from hwsim.perf.results import LayerResult, RunResult
-from hwsim.perf.timing import op_counts
+from hwsim.perf.timing import gemm_formats, op_counts
 from hwsim.perf.workload import GemmOp, as_workload
 
 
@@ -24,8 +24,9 @@ def energy_table_for(arch: ArchSpec) -> EnergyTable:
 def evaluate_op(op, arch: ArchSpec, table: EnergyTable, mode: str | None = None) -> LayerResult:
     """Counts, cycles and energy of one op (the per-layer evaluation the benchmark times)."""
     counts = op_counts(arch, op, mode)
-    w_fmt = arch.pe.activation_format if isinstance(op, GemmOp) and op.b_is_activation else arch.pe.weight_format
-    energy = op_energy(counts, a_format=arch.pe.activation_format, w_format=w_fmt,
+    a_fmt, w_fmt = gemm_formats(arch, op) if isinstance(op, GemmOp) else (arch.pe.activation_format,
+                                                                          arch.pe.weight_format)
+    energy = op_energy(counts, a_format=a_fmt, w_format=w_fmt,
                        accumulator_bits=arch.pe.accumulator_bits, multiplier_bits=arch.requant.multiplier_bits,
                        vector_format=arch.vector.format, table=table)
     return LayerResult(counts, energy, arch.array.rows * arch.array.cols, arch.clock_mhz)

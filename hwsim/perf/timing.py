@@ -79,7 +79,7 @@ from dataclasses import dataclass
 from hwsim.layernorm import IntNormSpec, norm_op_counts
 from hwsim.perf.arch import ArchSpec
 from hwsim.perf.format_info import format_info
-from hwsim.perf.workload import NORM_RECIPES, VECTOR_RECIPES, GemmOp, NormOp, VectorOp
+from hwsim.perf.workload import MEMORY_KINDS, NORM_RECIPES, VECTOR_RECIPES, GemmOp, MemoryOp, NormOp, VectorOp
 
 #: dataflow -> (dimension on rows, dimension on cols, temporal dimension, stationary operand)
 DATAFLOW_ROLES = {
@@ -273,11 +273,18 @@ def _finish_cycles(arch: ArchSpec, c: OpCounts, first_tile_bytes: float, extra: 
     c.stall_cycles = c.total_cycles - c.compute_cycles
 
 
+def gemm_formats(arch: ArchSpec, op: GemmOp) -> tuple[str, str]:
+    """Formats of A and B: the op's own (from the graph) or the PE's (B of a ``matmul`` = activation)."""
+    a = op.a_format or arch.pe.activation_format
+    b = op.b_format or (arch.pe.activation_format if op.b_is_activation else arch.pe.weight_format)
+    return a, b
+
+
 def gemm_counts(arch: ArchSpec, op: GemmOp, mode: str | None = None) -> OpCounts:
     """Counts and cycles of one GEMM op (``op.count`` repetitions) on ``arch``."""
     mode = mode or arch.timing_mode
-    a = format_info(arch.pe.activation_format)
-    w = a if op.b_is_activation else format_info(arch.pe.weight_format)
+    a, w = gemm_formats(arch, op)
+    a, w = format_info(a), format_info(w)
     o = format_info(arch.pe.output_format)
     fm = map_gemm(op.m, op.k, op.n, arch.array.rows, arch.array.cols, arch.array.dataflow)
     c = OpCounts(name=op.name, kind=op.kind, m=op.m, k=op.k, n=op.n, count=op.count, macs=op.macs,
@@ -374,6 +381,24 @@ def vector_counts(arch: ArchSpec, op: VectorOp) -> OpCounts:
     return _repeat(c, op.count)
 
 
+def memory_counts(arch: ArchSpec, op: MemoryOp) -> OpCounts:
+    """KV-cache write (DRAM writes) or embedding gather (DRAM reads) through the vector unit's lanes."""
+    a = format_info(arch.pe.activation_format)
+    default_bits = a.storage_bits if op.kind == "kv_write" else format_info(arch.pe.weight_format).storage_bits
+    bits = op.bits or default_bits
+    c = OpCounts(name=op.name, kind=op.kind, count=op.count, elements=op.elements, ifmap_bits=bits,
+                 out_bits=bits, psum_bits=arch.pe.accumulator_bits)
+    c.compute_cycles = _cdiv(op.elements, arch.vector.lanes) + arch.vector.latency
+    if op.kind == "kv_write":
+        c.sram_ifmap_reads = op.elements
+        c.dram_ofmap_writes = op.elements
+    else:
+        c.dram_ifmap_reads = op.elements
+        c.sram_ofmap_writes = op.elements
+    _finish_cycles(arch, c, 0.0, 0)
+    return _repeat(c, op.count)
+
+
 def op_counts(arch: ArchSpec, op, mode: str | None = None) -> OpCounts:
     """Dispatch on the op type."""
     if isinstance(op, GemmOp):
@@ -387,4 +412,8 @@ def op_counts(arch: ArchSpec, op, mode: str | None = None) -> OpCounts:
             raise ValueError(f"op {op.name!r}: vector kind must be one of {sorted(VECTOR_RECIPES)}, "
                              f"not {op.kind!r}")
         return vector_counts(arch, op)
-    raise TypeError(f"expected a GemmOp, NormOp or VectorOp, not {op!r}")
+    if isinstance(op, MemoryOp):
+        if op.kind not in MEMORY_KINDS:
+            raise ValueError(f"op {op.name!r}: memory kind must be one of {sorted(MEMORY_KINDS)}, not {op.kind!r}")
+        return memory_counts(arch, op)
+    raise TypeError(f"expected a GemmOp, NormOp, VectorOp or MemoryOp, not {op!r}")

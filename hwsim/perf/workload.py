@@ -20,7 +20,11 @@ SCALE-Sim topology CSVs are read by :mod:`hwsim.perf.scalesim_io`.
 
 Vector-unit work per element (``VECTOR_RECIPES``) is counted in floating-point adds and multiplies:
 softmax = max-compare, subtract, exp (4 mult + 4 add polynomial), sum, reciprocal multiply;
-GELU (tanh form) = 4 mult + 2 add + tanh (4 mult + 4 add); SiLU = exp polynomial + add + multiply.
+GELU (tanh form) = 4 mult + 2 add + tanh (4 mult + 4 add); SiLU = exp polynomial + add + multiply;
+SwiGLU = SiLU + one multiply; RoPE = ``x*cos + rotate(x)*sin`` (2 mult + 1 add).
+Memory ops (:class:`MemoryOp`) move ``elements`` words of ``bits`` between the vector unit and DRAM:
+``kv_write`` writes new keys/values into the KV cache (in the cache's format), ``embedding`` reads
+table rows.
 ``NORM_RECIPES`` is the float norm unit (``layernorm.arithmetic: float``): LayerNorm per element mean
 add, subtract, square (mult), variance add, scale (mult), shift (add) plus per row one divide and a
 ``sqrt`` (Newton iterations); RMSNorm drops the mean and subtract. The integer unit (the default)
@@ -43,8 +47,13 @@ VECTOR_RECIPES: dict[str, tuple[int, int]] = {
     "add": (1, 0),
     "mul": (0, 1),
     "relu": (1, 0),
+    "swiglu": (5, 6),
+    "rope": (1, 2),
     "elementwise": (1, 0),
 }
+#: Memory-op kinds (:class:`MemoryOp`): ``kv_write`` appends new keys/values to the KV cache in DRAM,
+#: ``embedding`` gathers table rows from DRAM.
+MEMORY_KINDS = ("kv_write", "embedding")
 #: Float LayerNorm/RMSNorm ops: per element (adds, mults), per row (adds, mults, divides, sqrt).
 NORM_RECIPES: dict[str, tuple[tuple[int, int], tuple[int, int, int, int]]] = {
     "layernorm": ((3, 2), (2, 1, 1, 1)),
@@ -54,7 +63,11 @@ NORM_RECIPES: dict[str, tuple[tuple[int, int], tuple[int, int, int, int]]] = {
 
 @dataclass(frozen=True, kw_only=True)
 class GemmOp:
-    """``count`` x (A[M,K] @ B[K,N]); B is a weight unless ``b_is_activation``."""
+    """``count`` x (A[M,K] @ B[K,N]); B is a weight unless ``b_is_activation``.
+
+    ``a_format``/``b_format`` name the operands' formats when the graph fixes them (a KV cache in
+    int8/fp8/int4); empty means the architecture's PE activation/weight format.
+    """
 
     name: str
     m: int
@@ -63,6 +76,9 @@ class GemmOp:
     count: int = 1
     b_is_activation: bool = False
     kind: str = "gemm"
+    #: format of A / B when it differs from the architecture's PE formats ("" = the arch's)
+    a_format: str = ""
+    b_format: str = ""
 
     @property
     def macs(self) -> int:
@@ -106,7 +122,25 @@ class VectorOp:
         return 0
 
 
-Op = GemmOp | NormOp | VectorOp
+@dataclass(frozen=True, kw_only=True)
+class MemoryOp:
+    """``kv_write`` (DRAM writes) or ``embedding`` (DRAM reads) of ``elements`` words of ``bits`` bits.
+
+    ``bits`` = 0 means the architecture's activation (``kv_write``) or weight (``embedding``) width.
+    """
+
+    name: str
+    kind: str
+    elements: int
+    bits: float = 0
+    count: int = 1
+
+    @property
+    def macs(self) -> int:
+        return 0
+
+
+Op = GemmOp | NormOp | VectorOp | MemoryOp
 
 
 @dataclass(frozen=True)
@@ -240,23 +274,36 @@ def workload_from_graph(graph) -> Workload:
 
     ``linear``/``conv`` become weight GEMMs, ``matmul`` an activation x activation GEMM repeated
     ``batch`` times, ``layernorm``/``rmsnorm`` norm ops, ``softmax`` and element-wise kinds vector ops
-    (kinds without a recipe are charged as one add per element); reshape/transpose are dropped.
+    (kinds without a recipe are charged as one add per element), ``kv_write``/``embedding`` memory ops;
+    reshape/transpose are dropped. A GEMM operand or KV cache whose graph tensor has a QuantSpec is
+    priced in that format; the others take the architecture's PE formats.
     """
     ops = []
-    for row in graph.to_rows():
+    for op, row in zip(graph.ops, graph.to_rows(), strict=True):
         kind, name = row["kind"], row["name"]
         if kind in ("linear", "conv", "matmul"):
             if row["M"] and row["K"] and row["N"]:
                 ops.append(GemmOp(name=name, m=row["M"], k=row["K"], n=row["N"], count=max(1, row["batch"]),
-                                  b_is_activation=kind == "matmul", kind="conv" if kind == "conv" else "gemm"))
+                                  b_is_activation=kind == "matmul", kind="conv" if kind == "conv" else "gemm",
+                                  a_format=_quant_format(graph, op.inputs[0]),
+                                  b_format=_quant_format(graph, op.inputs[1])))
         elif kind in NORM_RECIPES and row["rows"] and row["row_length"]:
             ops.append(NormOp(name=name, kind=kind, rows=row["rows"], cols=row["row_length"]))
         elif kind in ("reshape", "transpose"):
             continue
+        elif kind in MEMORY_KINDS:
+            stored = graph.tensors[op.outputs[0] if kind == "kv_write" else op.inputs[-1]]
+            bits = stored.bits_per_element if stored.quant is not None else 0
+            ops.append(MemoryOp(name=name, kind=kind, elements=row["elements"], bits=bits))
         elif row["elements"]:
             vkind = kind if kind in VECTOR_RECIPES else "elementwise"
             ops.append(VectorOp(name=name, kind=vkind, elements=row["elements"]))
     return Workload(getattr(graph, "name", "graph"), tuple(ops))
+
+
+def _quant_format(graph, tensor: str) -> str:
+    quant = graph.tensors[tensor].quant
+    return quant.format if quant is not None else ""
 
 
 def as_workload(workload) -> Workload:
@@ -265,7 +312,7 @@ def as_workload(workload) -> Workload:
         return default_workload()
     if isinstance(workload, Workload):
         return workload
-    if isinstance(workload, (GemmOp, NormOp, VectorOp)):
+    if isinstance(workload, (GemmOp, NormOp, VectorOp, MemoryOp)):
         return Workload(workload.name, (workload,))
     if isinstance(workload, (list, tuple)):
         return Workload("ops", tuple(workload))
@@ -280,4 +327,4 @@ def as_workload(workload) -> Workload:
 
 
 __all__ = ["GemmOp", "NormOp", "VectorOp", "Workload", "as_workload", "conv_to_gemm",
-           "default_workload", "load_workload", "workload_from_dict", "workload_from_graph"]
+           "MemoryOp", "default_workload", "load_workload", "workload_from_dict", "workload_from_graph"]
