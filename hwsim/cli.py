@@ -14,6 +14,7 @@ import os
 import sys
 
 from hwsim.errors import HwsimError
+from hwsim.threads import limit_blas_threads
 
 # Modules providing ``register(subparsers)``; each adds one or more sub-commands.
 _COMMAND_PROVIDERS = (
@@ -62,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     try:
+        limit_blas_threads()  # HWSIM_THREADS, default one BLAS thread per process (see hwsim.threads)
         result = args.handler(args)
     except USER_ERRORS as exc:
         message = str(exc).strip() or type(exc).__name__

@@ -28,6 +28,7 @@ from pathlib import Path
 import yaml
 
 from hwsim.errors import ConfigError
+from hwsim.progress import track
 
 __all__ = ["SweepSpec", "load_sweep", "pareto_mask", "run_sweep", "sweep_from_dict"]
 
@@ -165,7 +166,8 @@ def run_sweep(spec: SweepSpec, *, progress=None):
     archs = build_archs(spec)
     workload = as_workload(spec.workload)
     rows = []
-    for index, (point, arch) in enumerate(zip(spec.points(), archs, strict=True)):
+    points = zip(spec.points(), archs, strict=True)
+    for index, (point, arch) in enumerate(track(points, f"sweep {spec.name}", total=len(archs), unit="point")):
         summary = simulate(workload, arch, mode=spec.mode).summary()
         scalars = {k: v for k, v in summary.items() if not isinstance(v, dict)}
         breakdown = {f"energy_{k}_pj": v for k, v in summary.get("energy_breakdown_pj", {}).items()}

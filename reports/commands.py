@@ -6,9 +6,11 @@ import argparse
 
 
 def _run(args: argparse.Namespace) -> int:
+    from hwsim.progress import stage
     from hwsim.reports.run_report import build_report
 
-    paths = build_report(args.run_dir, args.out)
+    with stage("report"):
+        paths = build_report(args.run_dir, args.out)
     for path in paths.values():
         print(f"wrote {path}")
     return 0

@@ -25,6 +25,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from hwsim.progress import stage, track
+
 from . import configs
 from .generate import to_verilog
 
@@ -119,11 +121,12 @@ def synthesize(names=None, work_dir=None) -> list[AreaReport]:
     with tempfile.TemporaryDirectory(dir=work_dir) as tmp:
         folder = Path(tmp)
         script = []
-        for name in names:
+        for name in track(names, "rtl area: Verilog", unit="config"):
             (folder / f"{name}.v").write_text(to_verilog(configs.build(name), name))
             script.append(_SCRIPT.format(path=f"{name}.v", name=name, json=f"{name}.json"))
         (folder / "area.ys").write_text("".join(script))
-        _run_yosys(folder)
+        with stage(f"rtl area: Yosys synthesis of {len(names)} configurations"):
+            _run_yosys(folder)
         reports = []
         for name in names:
             stat = json.loads((folder / f"{name}.json").read_text())

@@ -14,6 +14,8 @@ from amaranth.back import verilog
 from amaranth.hdl import Shape
 from amaranth.lib import data, wiring
 
+from hwsim.progress import track
+
 from . import configs
 
 __all__ = ["manifest", "port_list", "to_verilog", "write_config", "write_configs"]
@@ -75,6 +77,6 @@ def write_configs(names, out_dir) -> list[Path]:
         if name not in configs.config_names():
             raise ValueError(f"--config must be one of {', '.join(configs.config_names())}, not {name!r}")
     written = []
-    for name in names:
+    for name in track(names, "rtl generate", unit="config"):
         written.extend(write_config(name, out_dir))
     return written

@@ -87,3 +87,15 @@ def test_unknown_op_kind_names_op():
     g.add_tensor("x", (2,))
     with pytest.raises(ValueError, match="op 'bad' has unsupported kind.*not 'frobnicate'"):
         g.add_op("bad", "frobnicate", ["x"], ["x"])
+
+
+def test_vectorised_erf_matches_libm_within_3_ulp():
+    rng = np.random.default_rng(0)
+    x = np.concatenate([rng.uniform(-7, 7, 200_000), np.linspace(-1.01, 1.01, 2001),
+                        [0.0, -0.0, 1.0, -1.0, 8.0, 26.9, 27.0, -30.0, 1e-300, 5e-324, 0.5]])
+    ref = np.array([math.erf(v) for v in x])
+    got = execute.erf(x.reshape(4, -1)).ravel()  # shape is kept
+    ulp = np.abs(got - ref) / np.spacing(np.abs(ref).clip(1e-300))
+    assert ulp.max() <= 3.0
+    special = execute.erf(np.array([np.inf, -np.inf, np.nan]))
+    assert special[0] == 1.0 and special[1] == -1.0 and np.isnan(special[2])
