@@ -40,6 +40,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hwsim.formats import get_format
+from hwsim.latency import REQUANT_LATENCY
 
 __all__ = [
     "REQUANT_LATENCY",
@@ -56,11 +57,6 @@ __all__ = [
 
 ROUNDING_MODES = ("gemmlowp", "single", "rne", "floor")
 
-#: Pipeline depth of the requant unit in cycles (input handshake to output valid): one register after
-#: each of multiply, rounding shift and zero-point add + saturate.  ``hwsim.rtl.requant_unit.Requant``
-#: builds exactly this pipeline and publishes it as ``latency`` (tests/rtl checks both agree, the cocotb
-#: bench measures it); the cycle model's default ``requant.latency`` is this value.
-REQUANT_LATENCY = 3
 
 
 def quantize_multiplier(real, bits: int = 32):

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from hwsim.gemm import AccumulatorSpec, accumulator_bits
 from hwsim.requant import ROUNDING_MODES, RequantSpec
 
-__all__ = ["EXACT_K", "MULTI_PE_CONFIGS", "PE_CONFIGS", "REQUANT_CONFIGS", "PEConfig", "build", "config_names",
-           "kind_of"]
+__all__ = ["EXACT_K", "MULTI_PE_CONFIGS", "PE_CONFIGS", "REQUANT_CONFIGS", "TILE_CONFIGS", "PEConfig", "TileConfig",
+           "build", "config_names", "kind_of"]
 
 #: Products an exact floating-point accumulator holds without overflow.
 EXACT_K = 4096
@@ -67,14 +67,66 @@ REQUANT_CONFIGS["rq_gemmlowp_m32_uint8"] = RequantSpec(multiplier_bits=32, round
 REQUANT_CONFIGS["rq_rne_m16_int4"] = RequantSpec(multiplier_bits=16, rounding="rne", out_format="int4")
 
 
+@dataclass(frozen=True)
+class TileConfig:
+    """A systolic tile as an architecture spec: array shape, PE formats and accumulator width.
+
+    ``overflow`` other than ``"wrap"`` is a tile option beyond the architecture schema (the narrow
+    saturating accumulators that exercise the overflow corners).
+    """
+
+    rows: int
+    cols: int
+    weight_format: str
+    activation_format: str
+    accumulator_bits: int = 32
+    overflow: str = "wrap"
+
+    def arch(self):
+        """The :class:`hwsim.perf.arch.ArchSpec` this tile is generated from (``tile`` timing mode)."""
+        from hwsim.perf.arch import arch_from_dict
+
+        return arch_from_dict({"name": f"tile-{self.rows}x{self.cols}", "array": {
+            "rows": self.rows, "cols": self.cols, "dataflow": "ws"}, "pe": {
+            "weight_format": self.weight_format, "activation_format": self.activation_format,
+            "accumulator_bits": self.accumulator_bits}, "timing": {"mode": "tile"}}, source="rtl.configs")
+
+    def build(self, **options):
+        from .tile import SystolicTile, tile_accumulator
+
+        arch = self.arch()
+        accumulator = tile_accumulator(arch)
+        if self.overflow != "wrap":
+            accumulator = AccumulatorSpec(bits=arch.pe.accumulator_bits, overflow=self.overflow)
+        return SystolicTile.from_arch(arch, accumulator=accumulator, **options)
+
+
+def _tile(rows: int, cols: int, weight: str, act: str, **acc) -> tuple[str, TileConfig]:
+    short = {"float8_e4m3fn": "e4m3", "float4_e2m1fn": "fp4"}
+    suffix = "" if not acc else f"_acc{acc['accumulator_bits']}_{ {'wrap': 'wrap', 'saturate': 'sat'}[acc['overflow']]}"
+    name = f"tile_ws_{rows}x{cols}_{short.get(weight, weight)}x{short.get(act, act)}{suffix}"
+    return name, TileConfig(rows, cols, weight, act, **acc)
+
+
+#: Weight-stationary tiles (names: ``tile_ws_<R>x<C>_<weight>x<activation>``).
+TILE_CONFIGS: dict[str, TileConfig] = dict([
+    _tile(4, 4, "int8", "int8"), _tile(8, 8, "int8", "int8"), _tile(4, 8, "int8", "int8"),
+    _tile(8, 4, "int8", "int8"), _tile(4, 4, "float8_e4m3fn", "float8_e4m3fn"),
+    _tile(8, 8, "float8_e4m3fn", "float8_e4m3fn"), _tile(4, 4, "int4", "int8"), _tile(4, 4, "dint4", "int8"),
+    _tile(4, 4, "float4_e2m1fn", "float4_e2m1fn"),
+    _tile(4, 4, "int8", "int8", accumulator_bits=16, overflow="wrap"),
+    _tile(4, 4, "int8", "int8", accumulator_bits=16, overflow="saturate"),
+])
+
+
 def config_names() -> list[str]:
     """Every configuration name (PEs first)."""
-    return [*PE_CONFIGS, *MULTI_PE_CONFIGS, *REQUANT_CONFIGS]
+    return [*PE_CONFIGS, *MULTI_PE_CONFIGS, *REQUANT_CONFIGS, *TILE_CONFIGS]
 
 
 def kind_of(name: str) -> str:
-    """``"pe"`` or ``"requant"``."""
-    return "requant" if name in REQUANT_CONFIGS else "pe"
+    """``"pe"``, ``"requant"`` or ``"tile"``."""
+    return "requant" if name in REQUANT_CONFIGS else "tile" if name in TILE_CONFIGS else "pe"
 
 
 def build(name: str):
@@ -89,4 +141,6 @@ def build(name: str):
         from .requant_unit import Requant
 
         return Requant(REQUANT_CONFIGS[name])
+    if name in TILE_CONFIGS:
+        return TILE_CONFIGS[name].build()
     raise ValueError(f"unknown RTL configuration (known: {', '.join(config_names())}), not {name!r}")

@@ -26,6 +26,7 @@ from amaranth.lib.wiring import In, Out
 
 from hwsim.formats import get_format
 from hwsim.gemm import accumulator_bits
+from hwsim.latency import PE_LATENCY
 
 from .operands import operand_decoder, shift_shape, significand_shape
 
@@ -46,7 +47,7 @@ class MultiPrecisionPE(wiring.Component):
         Inputs the accumulator holds exactly in any mode (4096).
     """
 
-    latency = 3
+    latency = PE_LATENCY
 
     def __init__(self, modes, *, word_bits: int = 8, k: int = 4096):
         if not modes:

@@ -23,16 +23,41 @@ handshake of a ``last`` element to ``o.valid``.  Every stage advances when ``~o.
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Signal, signed
+from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from hwsim.formats import get_format
 from hwsim.gemm import AccumulatorSpec
+from hwsim.latency import PE_LATENCY
 
 from .operands import operand_decoder, shift_shape, significand_shape
 
-__all__ = ["PE"]
+__all__ = ["PE", "accumulate", "aligned_product"]
+
+
+def aligned_product(sa, sb, ea, eb):
+    """``F_a * F_b`` in accumulator LSBs from decoded operands: ``(S_a * S_b) << (E_a + E_b)``."""
+    return (sa * sb) << (ea + eb)
+
+
+def accumulate(m: Module, base, product, acc_bits: int, overflow: str):
+    """Combinational accumulator step shared by every MAC: ``base + product`` limited to ``acc_bits``.
+
+    Returns ``(result, out_of_range)``: the register's next value (two's-complement wrap or saturation
+    at ``[-2**(acc_bits-1), 2**(acc_bits-1) - 1]``, :class:`hwsim.gemm.AccumulatorSpec`) and whether the
+    exact sum left that range.
+    """
+    lo, hi = -(1 << (acc_bits - 1)), (1 << (acc_bits - 1)) - 1
+    exact = Signal(signed(max(acc_bits, product.shape().width) + 1))
+    result = Signal(signed(acc_bits))
+    m.d.comb += exact.eq(base + product)
+    out_of_range = (exact < lo) | (exact > hi)
+    if overflow == "saturate":
+        m.d.comb += result.eq(Mux(exact < lo, lo, Mux(exact > hi, hi, exact)))
+    else:
+        m.d.comb += result.eq(exact)
+    return result, out_of_range
 
 
 def _accumulator_spec(accumulator) -> tuple[int, str]:
@@ -64,7 +89,7 @@ class PE(wiring.Component):
         Accumulator LSB weight is ``2**lsb_exponent``.
     """
 
-    latency = 3
+    latency = PE_LATENCY
 
     def __init__(self, a_format, b_format, accumulator):
         a, b = get_format(a_format), get_format(b_format)
@@ -126,7 +151,7 @@ class PE(wiring.Component):
 
     def _aligned_product(self, sa, sb, ea, eb):
         """Stage 2 datapath: ``(S_a * S_b) << (E_a + E_b)`` = ``F_a * F_b`` in accumulator LSBs."""
-        return (sa * sb) << (ea + eb)
+        return aligned_product(sa, sb, ea, eb)
 
     def elaborate(self, platform):
         m = Module()
@@ -159,27 +184,15 @@ class PE(wiring.Component):
         # Stage 3: accumulate with the register's overflow rule.
         acc = Signal(signed(self._acc_bits))
         special, overflowed, out_valid = Signal(), Signal(), Signal()
-        lo, hi = -(1 << (self._acc_bits - 1)), (1 << (self._acc_bits - 1)) - 1
-        exact = Signal(signed(max(self._acc_bits, self._product_bits) + 1))
         base = Signal(signed(self._acc_bits))
         m.d.comb += base.eq(acc)
         with m.If(s2_first):
             m.d.comb += base.eq(0)
-        m.d.comb += exact.eq(base + s2_product)
-        out_of_range = (exact < lo) | (exact > hi)
+        result, out_of_range = accumulate(m, base, s2_product, self._acc_bits, self._overflow)
         with m.If(enable):
             m.d.sync += out_valid.eq(s2_valid & s2_last)
             with m.If(s2_valid):
-                if self._overflow == "saturate":
-                    with m.If(exact < lo):
-                        m.d.sync += acc.eq(lo)
-                    with m.Elif(exact > hi):
-                        m.d.sync += acc.eq(hi)
-                    with m.Else():
-                        m.d.sync += acc.eq(exact)
-                else:
-                    m.d.sync += acc.eq(exact)
-                m.d.sync += [special.eq(s2_special | (special & ~s2_first)),
+                m.d.sync += [acc.eq(result), special.eq(s2_special | (special & ~s2_first)),
                              overflowed.eq(out_of_range | (overflowed & ~s2_first))]
         m.d.comb += [self.o.valid.eq(out_valid), self.o.payload.acc.eq(acc),
                      self.o.payload.special.eq(special), self.o.payload.overflow.eq(overflowed)]

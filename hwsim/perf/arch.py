@@ -15,11 +15,11 @@ Schema (every section except ``array`` and ``pe`` is optional; defaults shown)::
       ofmap:  {size_kib: 128, word_bits: 32, bandwidth_words_per_cycle: 64}
       # or instead of the three: unified: {size_kib: 640, word_bits: 8, bandwidth_words_per_cycle: 192}
     dram:     {bandwidth_bytes_per_cycle: 32, latency_cycles: 100}   # or bandwidth_gb_per_s: 16.0
-    requant:  {lanes: 16, latency: 4, multiplier_bits: 32}
+    requant:  {lanes: 16, latency: 3, multiplier_bits: 32}   # latency: hwsim.latency.REQUANT_LATENCY
     layernorm: {lanes: 16, latency: 16, passes: 2, arithmetic: integer, newton_iterations: 5,
                 div_latency: 24, dividers: 1}
     vector:   {lanes: 16, latency: 4, format: float32, ops_per_cycle: 16}
-    timing:   {mode: pipelined}                          # pipelined | scalesim
+    timing:   {mode: pipelined}                          # pipelined | scalesim | tile (ws only)
     energy:   {table: default, technology_scale: 1.0}    # table: "default" or a YAML path
 
 Problems are collected with their dotted key paths (``arch.array.rows: expected a positive integer,
@@ -47,7 +47,7 @@ from hwsim.perf.format_info import known_format
 from hwsim.requant import REQUANT_LATENCY
 
 DATAFLOWS = ("ws", "os", "is")
-TIMING_MODES = ("pipelined", "scalesim")
+TIMING_MODES = ("pipelined", "scalesim", "tile")
 OPERANDS = ("ifmap", "weight", "ofmap")
 
 
@@ -106,7 +106,7 @@ class RequantConfig:
     """Requantization unit: ``lanes`` elements per cycle after a pipeline ``latency`` (cycles)."""
 
     lanes: int = 16
-    latency: int = 4
+    latency: int = REQUANT_LATENCY
     multiplier_bits: int = 32
 
 
@@ -277,6 +277,9 @@ def arch_from_dict(data: dict, *, source: str = "<dict>", base_dir: Path | None 
 
     sec = ck.mapping(top.get("timing"), "arch.timing", ("mode",))
     mode = ck.choice(sec, "mode", "arch.timing", TIMING_MODES, "pipelined")
+    if mode == "tile" and array.dataflow != "ws":
+        ck.add("arch.timing.mode", f"'tile' is the RTL weight-stationary tile's schedule; it needs dataflow ws, "
+                                   f"not {array.dataflow!r}")
     sec = ck.mapping(top.get("energy"), "arch.energy", ("table", "technology_scale"))
     table = ck.string(sec, "table", "arch.energy", "default")
     if table != "default" and base_dir is not None and not Path(table).is_absolute():

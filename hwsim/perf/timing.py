@@ -33,10 +33,16 @@ Per fold a stationary input (ws/is) is first shifted in (``preload = R`` cycles,
     scalesim:   cycles = folds * (preload + T + R + C - 2) - 1
     pipelined:  cycles = preload + folds * max(T, R) + R + C - 2 + drain,   drain = R for os else 0
 
+    tile:       cycles = folds * (preload + T + R + C - 2)           (ws only)
+
 ``scalesim`` is SCALE-Sim 3.0's schedule (each fold drains completely before the next starts; the
 ``-1`` is its last cycle index). ``pipelined`` is a double-buffered array: the next fold's weights
 (ws/is) or the previous fold's accumulators (os) move during the current fold's ``T`` streaming
-cycles, so fill and drain overlap and only ``max(T, R)`` cycles per fold remain.
+cycles, so fill and drain overlap and only ``max(T, R)`` cycles per fold remain. ``tile`` is the generated RTL
+tile's schedule (:class:`hwsim.rtl.tile.SystolicTile`, :func:`hwsim.latency.ws_tile_cycles`): SCALE-Sim's
+fold-by-fold order counted from the first input transfer to the last output transfer, i.e. one
+cycle more than SCALE-Sim's last-cycle index (the tile registers the last MAC once more on its way
+out); the cocotb tile bench measures exactly this count.
 
 DRAM traffic and stalls
 -----------------------
@@ -76,6 +82,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from hwsim.latency import ws_tile_cycles
 from hwsim.layernorm import IntNormSpec, norm_op_counts
 from hwsim.perf.arch import ArchSpec
 from hwsim.perf.format_info import format_info
@@ -135,8 +142,13 @@ def map_gemm(m: int, k: int, n: int, rows: int, cols: int, dataflow: str) -> Fol
 
 
 def compute_cycles(fm: FoldMapping, mode: str) -> int:
-    """Array cycles of one GEMM (see module docstring for both formulas)."""
+    """Array cycles of one GEMM (see module docstring for the formulas)."""
     r, c = fm.rows, fm.cols
+    if mode == "tile":
+        if fm.dataflow != "ws":
+            raise ValueError(f"timing mode 'tile' is the RTL weight-stationary tile's schedule; dataflow must be "
+                             f"'ws', not {fm.dataflow!r}")
+        return ws_tile_cycles(r, c, fm.t, fm.folds)
     if mode == "scalesim":
         return fm.folds * (fm.preload + fm.t + r + c - 2) - 1
     drain = r if fm.dataflow == "os" else 0

@@ -14,7 +14,14 @@ from amaranth.sim import Simulator  # noqa: E402
 from hwsim.formats import get_format  # noqa: E402
 from hwsim.gemm import AccumulatorSpec, gemm_ex, gemm_fixed, mac_product_fixed  # noqa: E402
 from hwsim.requant import RequantSpec  # noqa: E402
-from hwsim.rtl.configs import MULTI_PE_CONFIGS, PE_CONFIGS, REQUANT_CONFIGS, build, config_names  # noqa: E402
+from hwsim.rtl.configs import (  # noqa: E402
+    MULTI_PE_CONFIGS,
+    PE_CONFIGS,
+    REQUANT_CONFIGS,
+    TILE_CONFIGS,
+    build,
+    config_names,
+)
 from hwsim.rtl.pe import PE  # noqa: E402
 from hwsim.rtl.requant_unit import Requant  # noqa: E402
 
@@ -172,7 +179,7 @@ def test_requant_vectors(config):
 
 
 def test_config_names_build():
-    assert len(config_names()) == len(PE_CONFIGS) + len(MULTI_PE_CONFIGS) + len(REQUANT_CONFIGS)
+    assert len(config_names()) == len(PE_CONFIGS) + len(MULTI_PE_CONFIGS) + len(REQUANT_CONFIGS) + len(TILE_CONFIGS)
     with pytest.raises(ValueError, match="unknown RTL configuration .* not 'nope'"):
         build("nope")
 
