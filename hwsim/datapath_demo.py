@@ -12,8 +12,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from hwsim.cli_args import positive_int
 from hwsim.formats import get_format
 from hwsim.gemm import accumulator_bits, gemm, gemm_fixed, gemm_mx
+from hwsim.limits import check_bytes
 from hwsim.quantize import quantize
 from hwsim.requant import quantize_multiplier, requantize
 
@@ -103,10 +105,21 @@ def _summary(reference: np.ndarray, out: np.ndarray) -> dict:
     return {"rel_rms_error": rel_rms, "cosine": cos}
 
 
+def _check_shape(m: int, k: int, n: int) -> None:
+    """Refuse shapes the demo cannot run, before allocating (about 16 float64 copies of the operands)."""
+    for name, value in (("m", m), ("k", k), ("n", n)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"datapath --{name}: expected a positive integer, not {value!r}")
+    if k < 4:
+        raise ValueError(f"datapath --k: expected at least 4 (the demo plants 4 outlier channels), not {k!r}")
+    check_bytes(16 * 8 * (m * k + k * n + m * n), f"datapath --m {m} --k {k} --n {n}: working memory in bytes")
+
+
 def run_datapath_demo(m: int = 64, k: int = 384, n: int = 384, seed: int = 0):
     """Run every default case; return a DataFrame (one row per format pair)."""
     import pandas as pd
 
+    _check_shape(m, k, n)
     x, w = demo_operands(m, k, n, seed)
     reference = x @ w
     rows = []
@@ -128,8 +141,8 @@ def _run(args: argparse.Namespace) -> int:
 def register(subparsers) -> None:
     """Add the ``datapath`` sub-command."""
     parser = subparsers.add_parser("datapath", help="bit-exact datapath demo on one GEMM per format pair")
-    parser.add_argument("--m", type=int, default=64, help="rows of A (tokens)")
-    parser.add_argument("--k", type=int, default=384, help="reduction length")
-    parser.add_argument("--n", type=int, default=384, help="columns of B (output channels)")
+    parser.add_argument("--m", type=positive_int, default=64, help="rows of A (tokens)")
+    parser.add_argument("--k", type=positive_int, default=384, help="reduction length (at least 4)")
+    parser.add_argument("--n", type=positive_int, default=384, help="columns of B (output channels)")
     parser.add_argument("--seed", type=int, default=0)
     parser.set_defaults(handler=_run)

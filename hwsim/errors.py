@@ -32,3 +32,39 @@ class ConfigError(HwsimError, ValueError):
         count = len(self.problems)
         head = f"{self.source}: {count} problem{'s' if count > 1 else ''}"
         super().__init__(head + "\n" + "\n".join(f"  - {p}" for p in self.problems))
+
+
+#: Longest excerpt of a user-supplied value quoted in an error message (characters).
+QUOTE_LIMIT = 200
+
+
+def short_repr(value, limit: int = QUOTE_LIMIT) -> str:
+    """``repr(value)`` cut to about ``limit`` characters (``...`` marks the cut).
+
+    Containers are summarised before ``repr`` runs, so a huge or alias-expanded value costs no more
+    than its excerpt.
+    """
+    if isinstance(value, (list, tuple, dict, set)) and len(value) > limit:
+        kind = type(value).__name__
+        return f"<{kind} of {len(value):,} items>"
+    try:
+        text = reprlib_repr(value)
+    except Exception:  # a broken __repr__ must not hide the real error
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def short_text(text: str, limit: int = 2 * QUOTE_LIMIT) -> str:
+    """``text`` cut to ``limit`` characters (for messages built from third-party error text)."""
+    text = str(text)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def reprlib_repr(value) -> str:
+    """``repr`` with nested containers bounded (a deep or wide value never expands fully)."""
+    import reprlib
+
+    r = reprlib.Repr()
+    r.maxlevel, r.maxlist, r.maxtuple, r.maxdict, r.maxset = 4, 12, 12, 12, 12
+    r.maxstring, r.maxother, r.maxlong = QUOTE_LIMIT, QUOTE_LIMIT, 60
+    return r.repr(value)

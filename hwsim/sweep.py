@@ -22,13 +22,15 @@ from __future__ import annotations
 
 import copy
 import itertools
+import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
-from hwsim.errors import ConfigError
+from hwsim.errors import ConfigError, short_repr
+from hwsim.limits import budget, limit_message
 from hwsim.progress import track
+from hwsim.safe_yaml import load_yaml_mapping
 
 __all__ = ["SweepSpec", "load_sweep", "pareto_mask", "run_sweep", "sweep_from_dict"]
 
@@ -48,20 +50,19 @@ class SweepSpec:
     grid: tuple[tuple[str, tuple], ...]
     source: str
 
-    def points(self) -> list[dict]:
-        """Every grid point as ``{dotted_key: value}`` in row-major order of the grid keys."""
+    @property
+    def size(self) -> int:
+        """Number of grid points (the product of the axis lengths)."""
+        return math.prod(len(v) for _, v in self.grid)
+
+    def points(self) -> Iterator[dict]:
+        """Every grid point as ``{dotted_key: value}`` in row-major order of the grid keys (lazily)."""
         keys = [k for k, _ in self.grid]
-        return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*(v for _, v in self.grid))]
+        return (dict(zip(keys, combo, strict=True)) for combo in itertools.product(*(v for _, v in self.grid)))
 
 
 def _read_yaml(path: Path, what: str) -> dict:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ConfigError(str(path), [f"{what}: not valid YAML ({exc})"]) from None
-    if not isinstance(data, dict):
-        raise ConfigError(str(path), [f"{what}: expected a mapping at the top level, not {type(data).__name__}"])
-    return data
+    return load_yaml_mapping(path, what=what)
 
 
 def load_sweep(path) -> SweepSpec:
@@ -77,35 +78,39 @@ def _resolve(value, base_dir: Path | None) -> Path:
 
 def sweep_from_dict(data: dict, *, source: str = "<dict>", base_dir: Path | None = None) -> SweepSpec:
     """Validate a parsed sweep mapping (problems collected with their key paths)."""
-    problems = [f"sweep.{key}: unknown key; expected one of {', '.join(_TOP_KEYS)}, not {key!r}"
+    problems = [f"sweep.{key}: unknown key; expected one of {', '.join(_TOP_KEYS)}, not {short_repr(key)}"
                 for key in data if key not in _TOP_KEYS]
     if data.get("version", 1) != 1:
-        problems.append(f"sweep.version: expected 1, not {data.get('version')!r}")
+        problems.append(f"sweep.version: expected 1, not {short_repr(data.get('version'))}")
     arch_value = data.get("arch", "default")
     arch_path = _DEFAULT_ARCH if arch_value == "default" else _resolve(arch_value, base_dir)
     base_arch: dict = {}
     if not isinstance(arch_value, str):
-        problems.append(f"sweep.arch: expected 'default' or a path, not {arch_value!r}")
+        problems.append(f"sweep.arch: expected 'default' or a path, not {short_repr(arch_value)}")
     elif not arch_path.is_file():
-        problems.append(f"sweep.arch: architecture file not found, not {str(arch_path)!r}")
+        problems.append(f"sweep.arch: architecture file not found, not {short_repr(str(arch_path))}")
     else:
         base_arch = _read_yaml(arch_path, "arch")
     workload = data.get("workload", "default")
     if workload != "default" and not (isinstance(workload, str) and _resolve(workload, base_dir).is_file()):
-        problems.append(f"sweep.workload: expected 'default' or an existing file, not {workload!r}")
+        problems.append(f"sweep.workload: expected 'default' or an existing file, not {short_repr(workload)}")
     mode = data.get("mode")
     if mode not in (None, "pipelined", "scalesim"):
-        problems.append(f"sweep.mode: expected 'pipelined' or 'scalesim', not {mode!r}")
+        problems.append(f"sweep.mode: expected 'pipelined' or 'scalesim', not {short_repr(mode)}")
     grid = data.get("grid")
     entries: list[tuple[str, tuple]] = []
     if not isinstance(grid, dict) or not grid:
-        problems.append(f"sweep.grid: expected a non-empty mapping of dotted arch keys to lists, not {grid!r}")
+        problems.append(f"sweep.grid: expected a non-empty mapping of dotted arch keys to lists, "
+                        f"not {short_repr(grid)}")
     else:
         for key, values in grid.items():
             if not isinstance(values, list) or not values:
-                problems.append(f"sweep.grid.{key}: expected a non-empty list of values, not {values!r}")
+                problems.append(f"sweep.grid.{key}: expected a non-empty list of values, not {short_repr(values)}")
             else:
                 entries.append((str(key), tuple(values)))
+        size = math.prod(len(v) for _, v in entries)
+        if size > budget("SWEEP_POINTS"):
+            problems.append(f"sweep.grid: {limit_message('SWEEP_POINTS', size, 'grid points')}")
     if problems:
         raise ConfigError(source, problems)
     return SweepSpec(name=str(data.get("name", Path(source).stem)), base_arch=base_arch,
@@ -150,10 +155,29 @@ def build_archs(spec: SweepSpec) -> list:
 
 
 def pareto_mask(latency, energy) -> list[bool]:
-    """True for points not dominated in (latency, energy), both to be minimised."""
-    points = list(zip(latency, energy, strict=True))
-    return [not any(lo <= la and eo <= ea and (lo < la or eo < ea) for lo, eo in points)
-            for la, ea in points]
+    """True for points not dominated in (latency, energy), both to be minimised; O(n log n).
+
+    A point with a NaN or infinite coordinate is never on the front (it is not a measured trade-off).
+    """
+    import numpy as np
+
+    lat, en = np.asarray(latency, dtype=np.float64), np.asarray(energy, dtype=np.float64)
+    if lat.shape != en.shape:
+        raise ValueError(f"latency and energy must have the same length, not {lat.size} and {en.size}")
+    finite = np.isfinite(lat) & np.isfinite(en)
+    mask = np.zeros(lat.size, dtype=bool)
+    idx = np.flatnonzero(finite)
+    if idx.size:
+        order = idx[np.lexsort((en[idx], lat[idx]))]  # by latency, then energy
+        sl, se = lat[order], en[order]
+        starts = np.flatnonzero(np.r_[True, sl[1:] != sl[:-1]])  # first point of each equal-latency group
+        group_min = np.minimum.reduceat(se, starts)
+        # lowest energy among points of strictly lower latency, per group
+        before = np.r_[np.inf, np.minimum.accumulate(group_min)[:-1]]
+        sizes = np.diff(np.r_[starts, sl.size])
+        keep = (se == np.repeat(group_min, sizes)) & (se < np.repeat(before, sizes))
+        mask[order] = keep
+    return mask.tolist()
 
 
 def run_sweep(spec: SweepSpec, *, progress=None):

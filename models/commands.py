@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from hwsim.cli_args import nonempty_list, positive_int
+
 DEFAULT_OUT = "hwsim_out/run"
 
 
@@ -18,8 +20,8 @@ def _run(args) -> int:
     options = {}
     if args.layers is not None:
         options["layers"] = args.layers
-    formats = args.formats or ("q4_1-a8" if args.model == "smollm2" else "w8a8")
-    sentences = args.sentences or (1 if args.model == "smollm2" else 4)
+    formats = args.formats if args.formats is not None else ("q4_1-a8" if args.model == "smollm2" else "w8a8")
+    sentences = args.sentences if args.sentences is not None else (1 if args.model == "smollm2" else 4)
     out = args.out or DEFAULT_OUT
     summary = run_model(args.model, arch, formats, sentences, out, **options)
     print(summary["markdown"])
@@ -34,7 +36,7 @@ def _run(args) -> int:
 def _run_workload(args) -> int:
     from hwsim.perf.commands import run_workload
 
-    if args.model != "minilm" or args.formats or args.sentences or args.layers:
+    if args.model != "minilm" or any(v is not None for v in (args.formats, args.sentences, args.layers)):
         raise ValueError("--model/--formats/--sentences/--layers select a model run; drop them with --workload, "
                          f"not {args.workload!r}")
     result = run_workload(args.arch, args.workload, args.out, mode=args.mode)
@@ -73,11 +75,11 @@ def _register_run(subparsers) -> None:
                     "With --workload: cycles/energy of a workload YAML or SCALE-Sim topology CSV only.")
     r.add_argument("--model", default="minilm", choices=("minilm", "smollm2"), help="embedded model (default minilm)")
     r.add_argument("--arch", default=None, help="architecture YAML (default: the packaged default)")
-    r.add_argument("--formats", default=None,
+    r.add_argument("--formats", default=None, type=nonempty_list,
                    help="comma-separated presets (see `hwsim model formats`; default w8a8, SmolLM2: q4_1-a8)")
-    r.add_argument("--sentences", type=int, default=None,
+    r.add_argument("--sentences", type=positive_int, default=None,
                    help="held-out sentences (MiniLM, default 4) / 48-token text chunks (SmolLM2, default 1)")
-    r.add_argument("--layers", type=int, default=None, help="truncate the model to this many layers")
+    r.add_argument("--layers", type=positive_int, default=None, help="truncate the model to this many layers")
     r.add_argument("--workload", help="workload YAML or SCALE-Sim topology CSV: performance model only")
     r.add_argument("--mode", choices=("pipelined", "scalesim"), help="timing mode override (--workload runs)")
     r.add_argument("--out", default=None, help=f"output folder (default for model runs: {DEFAULT_OUT})")
@@ -91,7 +93,7 @@ def register(subparsers) -> None:
     sub = p.add_subparsers(dest="model_command", metavar="SUBCOMMAND")
     c = sub.add_parser("check-onnx", help="onnxruntime QDQ MatMul accumulators vs hwsim's integer GEMM")
     c.add_argument("--model", default=None, help="float ONNX file (default: paraphrase-MiniLM-L3 package)")
-    c.add_argument("--sentences", type=int, default=2)
+    c.add_argument("--sentences", type=positive_int, default=2)
     c.set_defaults(handler=_check_onnx)
     f = sub.add_parser("formats", help="list the quantization presets")
     f.set_defaults(handler=_info)

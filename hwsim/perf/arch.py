@@ -42,6 +42,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from hwsim.errors import short_repr
+from hwsim.limits import budget
 from hwsim.perf.config_checks import Checker, load_yaml_mapping
 from hwsim.perf.format_info import known_format
 from hwsim.requant import REQUANT_LATENCY
@@ -175,16 +177,18 @@ class ArchSpec:
 
 _TOP_KEYS = ("version", "name", "array", "pe", "clock_mhz", "buffers", "dram", "requant", "layernorm",
              "vector", "timing", "energy", "description")
+_MAX_KIB = float(1 << 32)  # 4 TiB of SRAM: far beyond any chip, still exact in float
+_MAX_RATE = 1e12  # words or bytes per cycle, GB/s, ops per cycle: finite and far beyond any chip
 _DEFAULT_BUFFERS = {"ifmap": (256, 8), "weight": (256, 8), "ofmap": (128, 32)}
 
 
 def _buffer(ck: Checker, raw, path: str, default_kib: float, default_bits: int) -> BufferConfig:
     sec = ck.mapping(raw, path, ("size_kib", "word_bits", "bandwidth_words_per_cycle"))
     return BufferConfig(
-        size_kib=ck.number(sec, "size_kib", path, default_kib, minimum=0.0, strict=True),
-        word_bits=ck.integer(sec, "word_bits", path, default_bits),
+        size_kib=ck.number(sec, "size_kib", path, default_kib, minimum=0.0, strict=True, maximum=_MAX_KIB),
+        word_bits=ck.integer(sec, "word_bits", path, default_bits, maximum=1024),
         bandwidth_words_per_cycle=ck.number(sec, "bandwidth_words_per_cycle", path, 64.0, minimum=0.0,
-                                            strict=True),
+                                            strict=True, maximum=_MAX_RATE),
     )
 
 
@@ -207,7 +211,7 @@ def _check_format(ck: Checker, sec: dict, key: str, path: str, default: str) -> 
     value = sec.get(key, default)
     if not known_format(value):
         ck.add(f"{path}.{key}", f"unknown number format; expected a registry name such as 'int8', "
-                                f"'int4', 'dint4' or 'float8_e4m3fn', not {value!r}")
+                                f"'int4', 'dint4' or 'float8_e4m3fn', not {short_repr(value)}")
         return default
     return value
 
@@ -221,13 +225,15 @@ def arch_from_dict(data: dict, *, source: str = "<dict>", base_dir: Path | None 
     top = ck.mapping(data, "arch", _TOP_KEYS)
     version = top.get("version", 1)
     if version != 1:
-        ck.add("arch.version", f"expected 1, not {version!r}")
+        ck.add("arch.version", f"expected 1, not {short_repr(version)}")
     name = ck.string(top, "name", "arch", Path(source).stem if source != "<dict>" else "arch")
 
     sec = ck.mapping(top.get("array"), "arch.array", ("rows", "cols", "dataflow"))
     if "array" not in top:
         ck.add("arch.array", "required section is missing")
-    array = ArrayConfig(rows=ck.integer(sec, "rows", "arch.array"), cols=ck.integer(sec, "cols", "arch.array"),
+    side = budget("ARRAY_DIM")
+    array = ArrayConfig(rows=ck.integer(sec, "rows", "arch.array", maximum=side),
+                        cols=ck.integer(sec, "cols", "arch.array", maximum=side),
                         dataflow=ck.choice(sec, "dataflow", "arch.array", DATAFLOWS, "ws"))
 
     sec = ck.mapping(top.get("pe"), "arch.pe",
@@ -235,10 +241,10 @@ def arch_from_dict(data: dict, *, source: str = "<dict>", base_dir: Path | None 
     act = _check_format(ck, sec, "activation_format", "arch.pe", "int8")
     pe = PEConfig(weight_format=_check_format(ck, sec, "weight_format", "arch.pe", "int8"),
                   activation_format=act,
-                  accumulator_bits=ck.integer(sec, "accumulator_bits", "arch.pe", 32),
+                  accumulator_bits=ck.integer(sec, "accumulator_bits", "arch.pe", 32, maximum=64),
                   output_format=_check_format(ck, sec, "output_format", "arch.pe", act))
 
-    clock = ck.number(top, "clock_mhz", "arch", 500.0, minimum=0.0, strict=True)
+    clock = ck.number(top, "clock_mhz", "arch", 500.0, minimum=0.0, strict=True, maximum=1e6)
     buffers = _buffers(ck, top.get("buffers"), "arch.buffers")
 
     sec = ck.mapping(top.get("dram"), "arch.dram",
@@ -247,17 +253,18 @@ def arch_from_dict(data: dict, *, source: str = "<dict>", base_dir: Path | None 
         ck.add("arch.dram.bandwidth_gb_per_s", "give either bandwidth_gb_per_s or bandwidth_bytes_per_cycle, "
                                                "not both")
     if "bandwidth_gb_per_s" in sec:
-        gbps = ck.number(sec, "bandwidth_gb_per_s", "arch.dram", minimum=0.0, strict=True)
+        gbps = ck.number(sec, "bandwidth_gb_per_s", "arch.dram", minimum=0.0, strict=True, maximum=_MAX_RATE)
         bpc = gbps * 1e3 / clock  # GB/s / (MHz) = bytes per cycle * 1e3
     else:
-        bpc = ck.number(sec, "bandwidth_bytes_per_cycle", "arch.dram", 32.0, minimum=0.0, strict=True)
+        bpc = ck.number(sec, "bandwidth_bytes_per_cycle", "arch.dram", 32.0, minimum=0.0, strict=True,
+                        maximum=_MAX_RATE)
     dram = DRAMConfig(bandwidth_bytes_per_cycle=bpc,
                       latency_cycles=ck.integer(sec, "latency_cycles", "arch.dram", 100, minimum=0))
 
     sec = ck.mapping(top.get("requant"), "arch.requant", ("lanes", "latency", "multiplier_bits"))
     requant = RequantConfig(lanes=ck.integer(sec, "lanes", "arch.requant", 16),
                             latency=ck.integer(sec, "latency", "arch.requant", REQUANT_LATENCY, minimum=0),
-                            multiplier_bits=ck.integer(sec, "multiplier_bits", "arch.requant", 32))
+                            multiplier_bits=ck.integer(sec, "multiplier_bits", "arch.requant", 32, maximum=64))
     sec = ck.mapping(top.get("layernorm"), "arch.layernorm",
                      ("lanes", "latency", "passes", "arithmetic", "newton_iterations", "div_latency", "dividers"))
     layernorm = LayerNormConfig(
@@ -273,7 +280,7 @@ def arch_from_dict(data: dict, *, source: str = "<dict>", base_dir: Path | None 
     vector = VectorConfig(lanes=lanes, latency=ck.integer(sec, "latency", "arch.vector", 4, minimum=0),
                           format=_check_format(ck, sec, "format", "arch.vector", "float32"),
                           ops_per_cycle=ck.number(sec, "ops_per_cycle", "arch.vector", lanes, minimum=0.0,
-                                                  strict=True))
+                                                  strict=True, maximum=_MAX_RATE))
 
     sec = ck.mapping(top.get("timing"), "arch.timing", ("mode",))
     mode = ck.choice(sec, "mode", "arch.timing", TIMING_MODES, "pipelined")
@@ -285,8 +292,8 @@ def arch_from_dict(data: dict, *, source: str = "<dict>", base_dir: Path | None 
     if table != "default" and base_dir is not None and not Path(table).is_absolute():
         table = str(Path(base_dir) / table)
     if table != "default" and not Path(table).is_file():
-        ck.add("arch.energy.table", f"energy table file not found, not {table!r}")
-    scale = ck.number(sec, "technology_scale", "arch.energy", 1.0, minimum=0.0, strict=True)
+        ck.add("arch.energy.table", f"energy table file not found, not {short_repr(table)}")
+    scale = ck.number(sec, "technology_scale", "arch.energy", 1.0, minimum=0.0, strict=True, maximum=1e6)
     ck.raise_if_any()
     return ArchSpec(name=name, array=array, pe=pe, clock_mhz=clock, buffers=buffers, dram=dram,
                     requant=requant, layernorm=layernorm, vector=vector, timing_mode=mode,

@@ -8,36 +8,24 @@ raises one :class:`hwsim.errors.ConfigError` with all of them at the end (DESIGN
 from __future__ import annotations
 
 import difflib
+import math
 from collections.abc import Iterable, Mapping
-from pathlib import Path
 from typing import Any
 
-import yaml
+from hwsim.errors import ConfigError, short_repr
+from hwsim.limits import budget
+from hwsim.safe_yaml import load_yaml_mapping
 
-from hwsim.errors import ConfigError
+__all__ = ["Checker", "load_yaml_mapping"]
 
 _MISSING = object()
 
 
-def load_yaml_mapping(path, *, what: str) -> dict:
-    """Read ``path`` with ``yaml.safe_load`` and return its top-level mapping.
-
-    Raises ``ConfigError`` naming the file when it does not parse or is not a mapping.
-    """
-    path = Path(path)
-    text = path.read_text(encoding="utf-8")
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(str(path), [f"{what}: not valid YAML ({exc})"]) from None
-    if not isinstance(data, dict):
-        raise ConfigError(str(path), [f"{what}: expected a mapping at the top level, not {type(data).__name__}"])
-    return data
-
-
 def _hint(value, choices) -> str:
     """`` (did you mean 'x'?)`` for a close match of a mistyped key or choice, else ``""``."""
-    close = difflib.get_close_matches(str(value), [str(c) for c in choices], n=1, cutoff=0.6)
+    if not isinstance(value, str) or len(value) > 100:
+        return ""
+    close = difflib.get_close_matches(value, [str(c) for c in choices], n=1, cutoff=0.6)
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
@@ -61,30 +49,37 @@ class Checker:
         if value is None:
             return {}
         if not isinstance(value, Mapping):
-            self.add(path, f"expected a mapping, not {value!r}")
+            self.add(path, f"expected a mapping, not {short_repr(value)}")
             return {}
         allowed = tuple(allowed)
         for key in value:
             if key not in allowed:
                 self.add(f"{path}.{key}" if path else str(key),
-                         f"unknown key{_hint(key, allowed)}; expected one of {sorted(allowed)}, not {key!r}")
+                         f"unknown key{_hint(key, allowed)}; expected one of {sorted(allowed)}, not {short_repr(key)}")
         return dict(value)
 
     # -- scalars --------------------------------------------------------------------------------
-    def integer(self, section: dict, key: str, path: str, default=_MISSING, *, minimum: int = 1) -> int:
+    def integer(self, section: dict, key: str, path: str, default=_MISSING, *, minimum: int = 1,
+                maximum: int | None = None) -> int:
+        """An integer in ``[minimum, maximum]``; ``maximum`` defaults to the ``DIM`` size budget."""
         value = section.get(key, default)
         full = f"{path}.{key}"
         if value is _MISSING:
             self.add(full, "required key is missing")
             return minimum
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        top = budget("DIM") if maximum is None else maximum
+        if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= top:
             what = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
-            self.add(full, f"expected {what}, not {value!r}")
+            self.add(full, f"expected {what} <= {top:,}, not {short_repr(value)}")
             return minimum
         return int(value)
 
     def number(self, section: dict, key: str, path: str, default=_MISSING, *, minimum: float = 0.0,
-               strict: bool = False) -> float:
+               strict: bool = False, maximum: float | None = None) -> float:
+        """A finite number ``>= minimum`` (``> minimum`` when ``strict``) and ``<= maximum`` if given.
+
+        NaN and +-inf are refused: every comparison with NaN is false, so a range check alone lets it through.
+        """
         value = section.get(key, default)
         full = f"{path}.{key}"
         if value is _MISSING:
@@ -92,17 +87,20 @@ class Checker:
             return max(minimum, 1.0)
         bad = isinstance(value, bool) or not isinstance(value, (int, float))
         if not bad:
-            bad = value <= minimum if strict else value < minimum
+            ok = math.isfinite(value) and (value > minimum if strict else value >= minimum)
+            bad = not ok or (maximum is not None and value > maximum)
         if bad:
             word = f"> {minimum}" if strict else f">= {minimum}"
-            self.add(full, f"expected a number {word}, not {value!r}")
+            if maximum is not None:
+                word += f" and <= {maximum:g}"
+            self.add(full, f"expected a finite number {word}, not {short_repr(value)}")
             return max(minimum, 1.0)
         return float(value)
 
     def boolean(self, section: dict, key: str, path: str, default: bool) -> bool:
         value = section.get(key, default)
         if not isinstance(value, bool):
-            self.add(f"{path}.{key}", f"expected true or false, not {value!r}")
+            self.add(f"{path}.{key}", f"expected true or false, not {short_repr(value)}")
             return default
         return value
 
@@ -114,7 +112,7 @@ class Checker:
             self.add(full, f"required key is missing; expected one of {list(choices)}")
             return choices[0]
         if value not in choices:
-            self.add(full, f"expected one of {list(choices)}{_hint(value, choices)}, not {value!r}")
+            self.add(full, f"expected one of {list(choices)}{_hint(value, choices)}, not {short_repr(value)}")
             return choices[0]
         return value
 
@@ -125,6 +123,6 @@ class Checker:
             self.add(full, "required key is missing")
             return ""
         if not isinstance(value, str) or not value:
-            self.add(full, f"expected a non-empty string, not {value!r}")
+            self.add(full, f"expected a non-empty string, not {short_repr(value)}")
             return ""
         return value

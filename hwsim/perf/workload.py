@@ -34,10 +34,14 @@ takes its counts from :func:`hwsim.layernorm.norm_op_counts` instead (:mod:`hwsi
 from __future__ import annotations
 
 from dataclasses import dataclass
-from math import floor
 from pathlib import Path
 
+from hwsim.errors import short_repr
+from hwsim.limits import budget
 from hwsim.perf.config_checks import Checker, load_yaml_mapping
+
+_DIM = budget("DIM")
+_MAX_TOTAL = 1 << 60
 
 #: Floating-point ops per element of each vector-unit kind: (adds, multiplies).
 VECTOR_RECIPES: dict[str, tuple[int, int]] = {
@@ -159,8 +163,8 @@ def conv_to_gemm(*, name: str, in_h: int, in_w: int, in_channels: int, out_chann
     sh, sw = _pair(stride)
     ph, pw = _pair(padding)
     dh, dw = _pair(dilation)
-    out_h = floor((in_h + 2 * ph - dh * (kh - 1) - 1) / sh) + 1
-    out_w = floor((in_w + 2 * pw - dw * (kw - 1) - 1) / sw) + 1
+    out_h = (in_h + 2 * ph - dh * (kh - 1) - 1) // sh + 1  # integer floor: exact for any size
+    out_w = (in_w + 2 * pw - dw * (kw - 1) - 1) // sw + 1
     if out_h < 1 or out_w < 1:
         raise ValueError(f"conv {name!r}: kernel does not fit the padded input, output would be "
                          f"{out_h}x{out_w}, not a positive size")
@@ -171,8 +175,8 @@ def conv_to_gemm(*, name: str, in_h: int, in_w: int, in_channels: int, out_chann
 
 
 def _pair(v):
-    if isinstance(v, (list, tuple)):
-        return int(v[0]), int(v[1])
+    if isinstance(v, (list, tuple)):  # [k] means k x k, like a scalar
+        return int(v[0]), int(v[-1])
     return int(v), int(v)
 
 
@@ -191,18 +195,19 @@ for _kind in VECTOR_RECIPES:
 def _pair_ok(ck: Checker, sec: dict, key: str, path: str, default, minimum: int) -> None:
     value = sec.get(key, default)
     items = value if isinstance(value, (list, tuple)) else [value]
-    if len(items) not in (1, 2) or any(isinstance(x, bool) or not isinstance(x, int) or x < minimum
+    if len(items) not in (1, 2) or any(isinstance(x, bool) or not isinstance(x, int) or not minimum <= x <= _DIM
                                        for x in items):
-        ck.add(f"{path}.{key}", f"expected an integer >= {minimum} or a pair of them, not {value!r}")
+        ck.add(f"{path}.{key}", f"expected an integer >= {minimum} (<= {_DIM:,}) or a pair of them, "
+                                f"not {short_repr(value)}")
 
 
 def _parse_op(ck: Checker, raw, path: str):
     if not isinstance(raw, dict):
-        ck.add(path, f"expected a mapping, not {raw!r}")
+        ck.add(path, f"expected a mapping, not {short_repr(raw)}")
         return None
     kind = raw.get("type")
     if kind not in _OP_KEYS:
-        ck.add(f"{path}.type", f"expected one of {sorted(_OP_KEYS)}, not {kind!r}")
+        ck.add(f"{path}.type", f"expected one of {sorted(_OP_KEYS)}, not {short_repr(kind)}")
         return None
     sec = ck.mapping(raw, path, _OP_KEYS[kind])
     name = ck.string(sec, "name", path, path.replace("workload.", ""))
@@ -243,13 +248,18 @@ def workload_from_dict(data: dict, *, source: str = "<dict>") -> Workload:
     ck = Checker(source)
     top = ck.mapping(data, "workload", ("version", "name", "ops", "description"))
     if top.get("version", 1) != 1:
-        ck.add("workload.version", f"expected 1, not {top.get('version')!r}")
+        ck.add("workload.version", f"expected 1, not {short_repr(top.get('version'))}")
     name = ck.string(top, "name", "workload", Path(source).stem if source != "<dict>" else "workload")
     raw_ops = top.get("ops")
     if not isinstance(raw_ops, list) or not raw_ops:
-        ck.add("workload.ops", f"expected a non-empty list of ops, not {raw_ops!r}")
+        ck.add("workload.ops", f"expected a non-empty list of ops, not {short_repr(raw_ops)}")
         raw_ops = []
     ops = [_parse_op(ck, raw, f"workload.ops[{i}]") for i, raw in enumerate(raw_ops)]
+    for i, op in enumerate(ops):  # counts stay exact in the int64 columns of every report
+        work = 0 if op is None else max(op.macs, getattr(op, "total_elements", 0), getattr(op, "elements", 0))
+        if work >= _MAX_TOTAL:
+            ck.add(f"workload.ops[{i}]", f"{work:,} MACs or elements exceed 2^60 (reports count in int64), "
+                                         "not simulated")
     ck.raise_if_any()
     return Workload(name, tuple(ops))
 
