@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from hwsim.cli_args import nonempty_list, positive_int
 
 DEFAULT_OUT = "hwsim_out/run"
+
+
+def write_arch(out_dir, arch) -> None:
+    """Write ``arch.json``: every resolved parameter of ``arch`` (an ArchSpec), for the report."""
+    from dataclasses import asdict
+
+    from hwsim.atomic_io import write_json_atomic
+
+    write_json_atomic(Path(out_dir) / "arch.json", asdict(arch))
 
 
 def _run(args) -> int:
@@ -24,6 +35,7 @@ def _run(args) -> int:
     sentences = args.sentences if args.sentences is not None else (1 if args.model == "smollm2" else 4)
     out = args.out or DEFAULT_OUT
     summary = run_model(args.model, arch, formats, sentences, out, **options)
+    write_arch(out, arch)
     print(summary["markdown"])
     print(f"wrote {out}/summary.json, summary.md, per_layer.csv, accuracy.csv")
     if not args.no_report and isinstance(summary.get("performance"), dict):
@@ -42,6 +54,9 @@ def _run_workload(args) -> int:
     result = run_workload(args.arch, args.workload, args.out, mode=args.mode)
     print(result.summary_text())
     if args.out:
+        from hwsim.perf.arch import as_arch
+
+        write_arch(args.out, as_arch(args.arch))
         print(f"wrote {args.out}/per_op.csv, per_op.json, summary.json")
         if not args.no_report:
             from hwsim.reports.run_report import build_report

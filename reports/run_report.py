@@ -1,30 +1,39 @@
-"""Energy/latency report of one simulation run: figures, Markdown and a self-contained HTML page.
+"""Report of one simulation run: a self-contained ``report.html``, a Markdown ``report.md`` and SVG charts.
 
-Input is a run folder written by ``hwsim run`` (``per_op.csv`` with one row per op and ``summary.json``).
-Output (written atomically next to them, or into ``out_dir``): ``cycles_per_op.png``,
-``energy_per_op.png``, ``energy_breakdown.png``, ``report.md`` and ``report.html`` (images embedded, so
-the page can be mailed or attached to a CI run as one file).
+Input is a run folder written by ``hwsim run`` (``per_layer.csv`` or ``per_op.csv`` with one row per
+op, ``summary.json``, and ``arch.json`` with the resolved architecture when present). Output (written
+atomically next to them, or into ``out_dir``):
+
+- ``report.html``: headline figures, accuracy of every format run, energy by component (with %),
+  charts aggregated by op kind and by block plus the top ops (readable for 800+ ops), a roofline, the
+  full architecture, any further summary entries, and the per-op table (scrollable, units in headers).
+  Charts are inline SVG: the page opens offline and can be mailed as one file.
+- ``report.md``: the same content as Markdown tables, charts linked as ``*.svg`` files.
+
+The page is built from strings (no plotting library), so it costs milliseconds, not seconds.
 """
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 import json
 import re
 from pathlib import Path
 
-from hwsim.atomic_io import write_bytes_atomic, write_text_atomic
+from hwsim.atomic_io import write_text_atomic
 from hwsim.errors import ConfigError
+from hwsim.reports import report_sections as sections
+from hwsim.reports.svg_chart import Chart, hbar_chart, roofline_chart
 
 _ENERGY_COLUMN = re.compile(r"^energy_(?P<component>.+)_pj$")
 _NOT_COMPONENTS = {"total", "per_mac"}
 REQUIRED_COLUMNS = ("name", "total_cycles")
+#: Rows in the "top ops" charts.
+TOP_N = 25
 
 
 def load_run(run_dir):
-    """Read ``per_op.csv`` and ``summary.json`` of a run folder; errors name the file and what is missing."""
+    """Read the per-op CSV and ``summary.json`` of a run folder; errors name the file and what is missing."""
     import pandas as pd
 
     run_dir = Path(run_dir)
@@ -38,13 +47,27 @@ def load_run(run_dir):
     missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
     if missing:
         raise ConfigError(str(per_op), [f"columns: expected {', '.join(missing)}, not {list(frame.columns)!r}"])
-    try:
-        summary = json.loads(summary_path.read_text())
-    except json.JSONDecodeError as exc:
-        raise ConfigError(str(summary_path), [f"line {exc.lineno}: not valid JSON ({exc.msg})"]) from None
-    if not isinstance(summary, dict):
-        raise ConfigError(str(summary_path), [f"top level: expected a JSON object, not {type(summary).__name__}"])
+    summary = _read_json_object(summary_path)
     return frame, summary
+
+
+def _read_json_object(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ConfigError(str(path), [f"line {exc.lineno}: not valid JSON ({exc.msg})"]) from None
+    if not isinstance(data, dict):
+        raise ConfigError(str(path), [f"top level: expected a JSON object, not {type(data).__name__}"])
+    return data
+
+
+def load_arch(run_dir, summary: dict) -> dict | None:
+    """The resolved architecture: ``arch.json`` of the run folder, else a dict under ``summary['architecture']``."""
+    path = Path(run_dir) / "arch.json"
+    if path.is_file():
+        return _read_json_object(path)
+    value = summary.get("architecture")
+    return value if isinstance(value, dict) else None
 
 
 def energy_components(frame) -> list[str]:
@@ -57,124 +80,111 @@ def energy_components(frame) -> list[str]:
     return names
 
 
-def _figure_png(fig) -> bytes:
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
-    return buffer.getvalue()
+def block_of(name: str) -> str:
+    """The block an op belongs to: its name up to the first numeric part (``encoder.layer.3``, ``blk.12``)."""
+    parts = str(name).split(".")
+    for i, part in enumerate(parts):
+        if part.isdigit():
+            return ".".join(parts[:i + 1])
+    return parts[0]
 
 
-def _new_axes(n_ops: int):
-    import matplotlib
-
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(max(6.0, 0.35 * n_ops + 2), 3.8))
-    return plt, fig, ax
-
-
-def cycles_figure(frame) -> bytes:
-    """Stacked bar: compute and stall cycles per op."""
-    plt, fig, ax = _new_axes(len(frame))
-    compute = frame["compute_cycles"] if "compute_cycles" in frame else frame["total_cycles"]
-    stall = frame["total_cycles"] - compute
-    ax.bar(frame["name"], compute, label="compute")
-    ax.bar(frame["name"], stall, bottom=compute, label="stall")
-    ax.set_ylabel("cycles")
-    ax.set_title("Cycles per op")
-    ax.tick_params(axis="x", labelrotation=75, labelsize=7)
-    ax.legend()
-    data = _figure_png(fig)
-    plt.close(fig)
-    return data
+def aggregate(frame, by: str):
+    """Sum cycles and energy per ``by`` (a column, or ``"block"``): blocks in graph order, else largest energy first."""
+    frame = frame.assign(block=frame["name"].map(block_of)) if by == "block" else frame
+    numeric = [c for c in ("macs", "compute_cycles", "stall_cycles", "total_cycles", "latency_us", "dram_bytes",
+                           "sram_bytes") if c in frame.columns]
+    numeric += [c for c in frame.columns if _ENERGY_COLUMN.match(c) and c != "energy_per_mac_pj"]
+    grouped = frame.groupby(by, sort=False)[numeric].sum()
+    grouped.insert(0, "ops", frame.groupby(by, sort=False).size())
+    if by == "block":
+        return grouped
+    order = "energy_total_pj" if "energy_total_pj" in grouped else "total_cycles"
+    return grouped.sort_values(order, ascending=False)
 
 
-def energy_figure(frame) -> bytes:
-    """Stacked bar: energy per op by component (µJ)."""
-    plt, fig, ax = _new_axes(len(frame))
-    bottom = None
-    colors = plt.get_cmap("tab20")
-    for i, component in enumerate(energy_components(frame)):
-        values = frame[f"energy_{component}_pj"] * 1e-6
-        ax.bar(frame["name"], values, bottom=bottom, label=component, color=colors(i % 20))
-        bottom = values if bottom is None else bottom + values
-    ax.set_ylabel("energy (µJ)")
-    ax.set_title("Energy per op by component")
-    ax.tick_params(axis="x", labelrotation=75, labelsize=7)
-    ax.legend(fontsize=7, ncol=2)
-    data = _figure_png(fig)
-    plt.close(fig)
-    return data
+def _cycle_segments(frame) -> dict[str, list[float]]:
+    if "compute_cycles" in frame and "stall_cycles" in frame:
+        return {"compute": list(frame["compute_cycles"].astype(float)),
+                "stall": list(frame["stall_cycles"].astype(float))}
+    return {"cycles": list(frame["total_cycles"].astype(float))}
 
 
-def breakdown_figure(frame) -> bytes:
-    """Horizontal bar: total energy by component (µJ)."""
+def _energy_segments(frame, components) -> dict[str, list[float]]:
+    return {c: list(frame[f"energy_{c}_pj"].astype(float) * 1e-6) for c in components}
+
+
+def build_charts(frame, summary: dict, arch: dict | None) -> dict[str, Chart]:
+    """Every chart of the report, keyed by its SVG file name."""
     components = energy_components(frame)
-    totals = [frame[f"energy_{c}_pj"].sum() * 1e-6 for c in components]
-    plt, fig, ax = _new_axes(0)
-    ax.barh(components, totals)
-    ax.set_xlabel("energy (µJ)")
-    ax.set_title("Total energy by component")
-    data = _figure_png(fig)
-    plt.close(fig)
-    return data
-
-
-def _summary_rows(summary: dict) -> list[tuple[str, str]]:
-    rows = []
-    for key, value in summary.items():
-        if isinstance(value, dict | list):
+    charts: dict[str, Chart] = {}
+    if components:
+        totals = [float(frame[f"energy_{c}_pj"].sum()) * 1e-6 for c in components]
+        grand = sum(totals) or 1.0
+        charts["energy_breakdown.svg"] = hbar_chart(
+            components, {"energy": totals}, title="Energy by component", unit="µJ",
+            annotate=[f"{v:,.3f} µJ ({100 * v / grand:.1f} %)" for v in totals])
+    for by, label in (("kind", "op kind"), ("block", "block")):
+        if by == "kind" and "kind" not in frame:
             continue
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            text = str(value)
-        else:
-            text = f"{value:,}" if isinstance(value, int) else f"{value:,.6g}"
-        rows.append((key, text))
-    return rows
+        agg = aggregate(frame, by)
+        if components:
+            charts[f"energy_by_{by}.svg"] = hbar_chart(
+                list(agg.index), _energy_segments(agg, components), title=f"Energy by {label} (µJ)", unit="µJ")
+        charts[f"cycles_by_{by}.svg"] = hbar_chart(
+            list(agg.index), _cycle_segments(agg), title=f"Cycles by {label}", unit="cycles")
+    top = frame.nlargest(TOP_N, "energy_total_pj") if components else frame.nlargest(TOP_N, "total_cycles")
+    if components:
+        charts["energy_top_ops.svg"] = hbar_chart(
+            list(top["name"]), _energy_segments(top, components),
+            title=f"Top {len(top)} of {len(frame)} ops by energy (µJ)", unit="µJ")
+    top = frame.nlargest(TOP_N, "total_cycles")
+    charts["cycles_top_ops.svg"] = hbar_chart(list(top["name"]), _cycle_segments(top),
+                                              title=f"Top {len(top)} of {len(frame)} ops by cycles", unit="cycles")
+    roof = _roofline(frame, summary, arch)
+    if roof is not None:
+        charts["roofline.svg"] = roof
+    return charts
 
 
-def _markdown(frame, summary: dict, figures: dict[str, bytes]) -> str:
-    lines = ["# hwsim run report", "", "| metric | value |", "|---|---|"]
-    lines += [f"| {k} | {v} |" for k, v in _summary_rows(summary)]
-    lines += ["", *[f"![{name}]({name})" for name in figures], "", "## Per op", ""]
-    columns = [c for c in ("name", "kind", "macs", "total_cycles", "stall_cycles", "utilization",
-                           "latency_us", "energy_total_pj") if c in frame.columns]
-    lines.append(frame[columns].to_markdown(index=False) if _has_tabulate() else frame[columns].to_string(index=False))
-    return "\n".join(lines) + "\n"
-
-
-def _has_tabulate() -> bool:
-    try:
-        import tabulate  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-def _html(frame, summary: dict, figures: dict[str, bytes]) -> str:
-    rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in _summary_rows(summary))
-    images = "".join(
-        f'<figure><img alt="{html.escape(name)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
-        f"</figure>" for name, png in figures.items())
-    table = frame.to_html(index=False, float_format=lambda v: f"{v:,.4g}", border=0, classes="ops")
-    style = ("body{font-family:sans-serif;margin:2em;max-width:1200px}table{border-collapse:collapse}"
-             "td,th{padding:2px 8px;border-bottom:1px solid #ddd;text-align:right;font-size:12px}"
-             "figure{display:inline-block;margin:0 1em 1em 0}img{max-width:100%}")
-    title = html.escape(f"hwsim report: {summary.get('workload', summary.get('model', ''))} on "
-                        f"{summary.get('arch', summary.get('architecture', ''))}")
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title><style>{style}</style>"
-            f"</head><body><h1>{title}</h1><table>{rows}</table>{images}<h2>Per op</h2>{table}</body></html>\n")
+def _roofline(frame, summary: dict, arch: dict | None) -> Chart | None:
+    """Roofline of the ops with MACs and DRAM traffic; None when the run lacks the columns."""
+    perf = summary.get("performance") if isinstance(summary.get("performance"), dict) else summary
+    array, clock = perf.get("array"), perf.get("clock_mhz")
+    needed = {"macs", "dram_bytes", "latency_us"}
+    if not needed <= set(frame.columns) or not isinstance(array, str) or not clock:
+        return None
+    rows, cols = (int(v) for v in array.split("x"))
+    peak_gops = 2 * rows * cols * float(clock) * 1e-3
+    bandwidth = None
+    if arch and isinstance(arch.get("dram"), dict):
+        bandwidth = float(arch["dram"]["bandwidth_bytes_per_cycle"]) * float(clock) * 1e-3  # GB/s
+    ops = frame[(frame["macs"] > 0) & (frame["dram_bytes"] > 0) & (frame["latency_us"] > 0)]
+    points = [(r["name"], str(r.get("kind", "op")), 2 * r["macs"] / r["dram_bytes"],
+               2 * r["macs"] / r["latency_us"] * 1e-3) for _, r in ops.iterrows()]
+    if not points:
+        return None
+    skipped = int((frame["macs"] > 0).sum()) - len(points)
+    title = "Roofline (per op, DRAM traffic)" + (f"; {skipped} ops without DRAM traffic not shown" if skipped else "")
+    return roofline_chart(points, peak_gops=peak_gops, bandwidth_gbs=bandwidth, title=title)
 
 
 def build_report(run_dir, out_dir=None) -> dict[str, Path]:
-    """Write the figures, ``report.md`` and ``report.html`` for a run folder; return their paths."""
+    """Write the SVG charts, ``report.md`` and ``report.html`` for a run folder; return their paths."""
     frame, summary = load_run(run_dir)
+    arch = load_arch(run_dir, summary)
     out = Path(out_dir) if out_dir is not None else Path(run_dir)
-    figures = {"cycles_per_op.png": cycles_figure(frame)}
-    if energy_components(frame):
-        figures["energy_per_op.png"] = energy_figure(frame)
-        figures["energy_breakdown.png"] = breakdown_figure(frame)
-    paths = {name: write_bytes_atomic(out / name, png) for name, png in figures.items()}
-    paths["report.md"] = write_text_atomic(out / "report.md", _markdown(frame, summary, figures))
-    paths["report.html"] = write_text_atomic(out / "report.html", _html(frame, summary, figures))
+    charts = build_charts(frame, summary, arch)
+    paths = {name: write_text_atomic(out / name, chart.svg + "\n") for name, chart in charts.items()}
+    paths["report.md"] = write_text_atomic(out / "report.md", sections.markdown(frame, summary, arch, charts))
+    paths["report.html"] = write_text_atomic(out / "report.html", sections.page(frame, summary, arch, charts))
     return paths
+
+
+def title_of(summary: dict) -> str:
+    """``hwsim report: <model or workload> on <architecture>``."""
+    subject = summary.get("model") or summary.get("workload") or "run"
+    arch = summary.get("arch") or summary.get("architecture")
+    if isinstance(arch, dict):
+        arch = arch.get("name")
+    return html.unescape(f"hwsim report: {subject}" + (f" on {arch}" if arch else ""))
