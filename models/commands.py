@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from hwsim.cli_args import nonempty_list, positive_int
+from hwsim.result_set import result_set
 
 DEFAULT_OUT = "hwsim_out/run"
 
@@ -34,14 +35,18 @@ def _run(args) -> int:
     formats = args.formats if args.formats is not None else ("q4_1-a8" if args.model == "smollm2" else "w8a8")
     sentences = args.sentences if args.sentences is not None else (1 if args.model == "smollm2" else 4)
     out = args.out or DEFAULT_OUT
-    summary = run_model(args.model, arch, formats, sentences, out, **options)
-    write_arch(out, arch)
+    with result_set(out, command="hwsim run") as folder:  # summary and report replace the old set together
+        summary = run_model(args.model, arch, formats, sentences, folder, **options)
+        write_arch(folder, arch)
+        report = not args.no_report and isinstance(summary.get("performance"), dict)
+        if report:
+            from hwsim.reports.run_report import build_report
+
+            build_report(folder)
     print(summary["markdown"])
     print(f"wrote {out}/summary.json, summary.md, per_layer.csv, accuracy.csv")
-    if not args.no_report and isinstance(summary.get("performance"), dict):
-        from hwsim.reports.run_report import build_report
-
-        print(f"wrote {build_report(out)['report.html']}")
+    if report:
+        print(f"wrote {Path(out) / 'report.html'}")
     return 0
 
 
@@ -51,17 +56,22 @@ def _run_workload(args) -> int:
     if args.model != "minilm" or any(v is not None for v in (args.formats, args.sentences, args.layers)):
         raise ValueError("--model/--formats/--sentences/--layers select a model run; drop them with --workload, "
                          f"not {args.workload!r}")
-    result = run_workload(args.arch, args.workload, args.out, mode=args.mode)
-    print(result.summary_text())
-    if args.out:
-        from hwsim.perf.arch import as_arch
+    if not args.out:
+        print(run_workload(args.arch, args.workload, None, mode=args.mode).summary_text())
+        return 0
+    from hwsim.perf.arch import as_arch
 
-        write_arch(args.out, as_arch(args.arch))
-        print(f"wrote {args.out}/per_op.csv, per_op.json, summary.json")
+    with result_set(args.out, command="hwsim run --workload") as folder:
+        result = run_workload(args.arch, args.workload, folder, mode=args.mode)
+        write_arch(folder, as_arch(args.arch))
         if not args.no_report:
             from hwsim.reports.run_report import build_report
 
-            print(f"wrote {build_report(args.out)['report.html']}")
+            build_report(folder)
+    print(result.summary_text())
+    print(f"wrote {args.out}/per_op.csv, per_op.json, summary.json")
+    if not args.no_report:
+        print(f"wrote {Path(args.out) / 'report.html'}")
     return 0
 
 

@@ -3,26 +3,36 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 
 def _run(args: argparse.Namespace) -> int:
     from hwsim.progress import stage
     from hwsim.reports.run_report import build_report
+    from hwsim.result_set import require_complete, result_set
 
-    with stage("report"):
-        paths = build_report(args.run_dir, args.out)
+    run_dir = require_complete(args.run_dir)
+    out = Path(args.out) if args.out else run_dir
+    in_place = out.resolve() == run_dir.resolve()
+    # in place, the new set is the run plus its report: a failed report leaves the previous set whole
+    seed = run_dir if in_place else None
+    with stage("report"), result_set(out, command="hwsim report", seed_from=seed) as folder:
+        paths = build_report(folder if in_place else run_dir, folder)
     for path in paths.values():
-        print(f"wrote {path}")
+        print(f"wrote {out / path.relative_to(folder)}")
     return 0
 
 
 def _sweep(args: argparse.Namespace) -> int:
     from hwsim.reports.sweep_report import write_sweep
+    from hwsim.result_set import result_set
     from hwsim.sweep import load_sweep, run_sweep
 
     spec = load_sweep(args.sweep)
     frame = run_sweep(spec)
-    paths = write_sweep(frame, args.out, spec.name)
+    with result_set(args.out, command="hwsim sweep") as folder:
+        paths = {name: Path(args.out) / path.relative_to(folder)
+                 for name, path in write_sweep(frame, folder, spec.name).items()}
     columns = [c for c in frame.columns if c in {k for k, _ in spec.grid}]
     columns += ["total_cycles", "latency_us", "energy_total_uj", "tops_per_w", "utilization", "pareto"]
     print(f"sweep {spec.name}: {len(frame)} points")

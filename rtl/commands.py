@@ -6,9 +6,14 @@ import argparse
 
 
 def _generate(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from hwsim.result_set import result_set
+
     from .generate import write_configs
 
-    written = write_configs(args.config or [], args.out)
+    with result_set(args.out, command="hwsim rtl generate") as folder:
+        written = [Path(args.out) / p.relative_to(folder) for p in write_configs(args.config or [], folder)]
     for path in written:
         print(path)
     return 0

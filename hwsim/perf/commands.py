@@ -6,8 +6,12 @@ embedded model.)
 
 from __future__ import annotations
 
-import sys
+import logging
 from pathlib import Path
+
+from hwsim.result_set import result_set
+
+LOG = logging.getLogger(__name__)
 
 
 def run_workload(arch=None, workload=None, out_dir=None, *, mode: str | None = None):
@@ -20,7 +24,8 @@ def run_workload(arch=None, workload=None, out_dir=None, *, mode: str | None = N
 
     result = simulate(workload, arch, mode=mode)
     if out_dir is not None:
-        result.write(out_dir)
+        with result_set(out_dir, command="hwsim run --workload") as folder:
+            result.write(folder)
     return result
 
 
@@ -30,8 +35,8 @@ def _scalesim(args) -> int:
     cfg = read_config(args.config)
     topo = read_topology(args.topology, mode=args.mode)
     if cfg.bandwidth_mode == "USER":
-        print(f"hwsim: note: {args.config}: InterfaceBandwidth USER is reported with SCALE-Sim's CALC schedule "
-              "(no interface-bandwidth stalls)", file=sys.stderr)
+        LOG.warning("note: %s: InterfaceBandwidth USER is reported with SCALE-Sim's CALC schedule "
+                    "(no interface-bandwidth stalls)", args.config)
     reports = write_reports(args.out, cfg, topo, exact_dram=not args.fast_dram)
     print(f"{cfg.run_name}: {cfg.rows}x{cfg.cols} {cfg.dataflow}, {len(reports)} layers ({topo.mode} mode)")
     for r in reports:

@@ -38,6 +38,7 @@ import numpy as np
 from hwsim.errors import ConfigError
 from hwsim.perf.timing import compute_cycles, map_gemm, sram_words
 from hwsim.perf.workload import GemmOp, Workload
+from hwsim.result_set import result_set
 
 COMPUTE_HEADER = ("LayerID, Total Cycles (incl. prefetch), Total Cycles, Stall Cycles, Overall Util %, "
                   "Mapping Efficiency %, Compute Util %,\n")
@@ -321,9 +322,13 @@ def write_reports(out_dir, cfg: ScaleSimConfig, topo: Topology, *, exact_dram: b
     Returns the per-layer report dicts. Average bandwidths are SCALE-Sim's: SRAM words / total
     cycles, DRAM words / (stop - start + 1) cycles.
     """
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     reports = [layer_report(layer, cfg, exact_dram=exact_dram) for layer in topo.layers]
+    with result_set(out_dir, command="hwsim scalesim") as folder:  # the three reports are one set
+        _write_csvs(folder, reports)
+    return reports
+
+
+def _write_csvs(out: Path, reports: list[dict]) -> None:
     with open(out / "COMPUTE_REPORT.csv", "w", encoding="utf-8") as fh:
         fh.write(COMPUTE_HEADER)
         for lid, r in enumerate(reports):
@@ -349,4 +354,3 @@ def write_reports(out_dir, cfg: ScaleSimConfig, topo: Topology, *, exact_dram: b
                 verb = "writes" if key == "ofmap" else "reads"
                 items += [_cycle(r[f"dram_{key}_start"]), _cycle(r[f"dram_{key}_stop"]), r[f"dram_{key}_{verb}"]]
             fh.write(f"{lid}, " + ", ".join(str(x) for x in items) + ",\n")
-    return reports
