@@ -26,6 +26,7 @@ if _sys.argv and _sys.argv[0].replace("\\", "/").rsplit("/", 1)[-1] in ("hwsim",
 
 import importlib
 
+from hwsim import mx as _mx  # noqa: F401  (registers the MX block formats in the format registry)
 from hwsim.formats import get_format as get_format
 from hwsim.gemm import gemm as gemm
 from hwsim.requant import quantize_multiplier as quantize_multiplier

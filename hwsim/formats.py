@@ -594,11 +594,14 @@ def _check_bits(name: str, bits: int, lo: int, hi: int) -> None:
 
 
 # ---------------------------------------------------------------------- registry
-_REGISTRY: dict[str, ElementFormat] = {}
+#: Every format by name: element formats (registered below) and block formats (``hwsim.mx`` registers
+#: its MX formats when ``hwsim`` is imported; this module never imports ``hwsim.mx``).
+_REGISTRY: dict = {}
 
 
-def register_format(spec: ElementFormat) -> ElementFormat:
-    """Add ``spec`` to the registry under ``spec.name`` (names are unique)."""
+def register_format(spec):
+    """Add ``spec`` (an :class:`ElementFormat` or a block format such as :class:`hwsim.mx.MXFormat`) to the
+    registry under ``spec.name`` (names are unique)."""
     if spec.name in _REGISTRY:
         raise ValueError(f"format {spec.name!r} is already registered")
     _REGISTRY[spec.name] = spec
@@ -632,27 +635,21 @@ _register_builtin()
 def get_format(name):
     """Return the registered format spec called ``name`` (a spec passes through unchanged).
 
-    Block formats (``mxfp4``, ``mxfp8_e4m3`` ...) come from :mod:`hwsim.mx`.
+    Block formats (``mxfp4``, ``mxfp8_e4m3`` ...) are registered by :mod:`hwsim.mx`.
     """
     if isinstance(name, ElementFormat) or getattr(name, "kind", None) == "mx":
         return name
     if not isinstance(name, str):
         raise TypeError(f"format must be a format name or spec, not {name!r}")
     spec = _REGISTRY.get(name)
-    if spec is not None:
-        return spec
-    from hwsim import mx  # block formats build on element formats
-
-    if name in mx.MX_FORMATS:
-        return mx.MX_FORMATS[name]
-    raise ValueError(f"unknown format name; registered formats are {', '.join(list_formats())}, not {name!r}")
+    if spec is None:
+        raise ValueError(f"unknown format name; registered formats are {', '.join(list_formats())}, "
+                         f"not {name!r}")
+    return spec
 
 
 def list_formats(include_block: bool = True) -> list[str]:
-    """Names of all registered formats (element formats first, then MX block formats)."""
-    names = list(_REGISTRY)
-    if include_block:
-        from hwsim import mx
-
-        names += list(mx.MX_FORMATS)
-    return names
+    """Names of all registered formats (element formats first, then block formats)."""
+    element = [n for n, spec in _REGISTRY.items() if isinstance(spec, ElementFormat)]
+    block = [n for n, spec in _REGISTRY.items() if not isinstance(spec, ElementFormat)]
+    return element + block if include_block else element

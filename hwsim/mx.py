@@ -11,6 +11,10 @@ power-of-two scale.  Quantization follows the OCP MX v1.0 specification, section
 
 MXINT8 elements are int8 two's-complement codes with an implicit scale of ``2**-6`` (1.6 fixed point),
 saturated symmetrically to ``±127``.  A block holding NaN or Inf gets the NaN scale code 0xFF.
+
+Importing this module registers the MX formats in :mod:`hwsim.formats`' registry
+(:func:`hwsim.formats.register_format`); ``import hwsim`` does so, so ``get_format("mxfp4")`` always
+works while :mod:`hwsim.formats` never imports this module (no import cycle).
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hwsim.formats import ElementFormat, FloatFormat, as_float64, get_format
+from hwsim.formats import ElementFormat, FloatFormat, as_float64, get_format, register_format
 
 __all__ = ["MX_FORMATS", "MXFormat", "MXTensor"]
 
@@ -151,3 +155,5 @@ def _build() -> dict[str, MXFormat]:
 
 
 MX_FORMATS: dict[str, MXFormat] = _build()
+for _spec in MX_FORMATS.values():
+    register_format(_spec)
