@@ -185,7 +185,7 @@ def run_sweep(spec: SweepSpec, *, progress=None):
     import pandas as pd
 
     from hwsim.perf.api import simulate
-    from hwsim.perf.workload import as_workload
+    from hwsim.perf.sources import as_workload
 
     archs = build_archs(spec)
     workload = as_workload(spec.workload)

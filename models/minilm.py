@@ -56,6 +56,30 @@ class BertConfig:
                    cfg["max_position_embeddings"])
 
 
+#: all-MiniLM-L6-v2's config.json (checked against the packaged file in tests): the shapes-only graph
+#: (``build_graph(MINILM_L6, None, ...)``) needs no model files.
+MINILM_L6 = BertConfig(hidden=384, layers=6, heads=12, intermediate=1536, eps=1e-12, vocab=30522, max_positions=512)
+TOKEN_TYPES = 2
+
+
+def weight_shapes(config: BertConfig) -> dict:
+    """``{name: zero-stride float32 view}`` with every weight's shape (HF layout); no memory, no files."""
+    d, ff = config.hidden, config.intermediate
+    shapes = {"embeddings.word_embeddings.weight": (config.vocab, d),
+              "embeddings.position_embeddings.weight": (config.max_positions, d),
+              "embeddings.token_type_embeddings.weight": (TOKEN_TYPES, d),
+              "embeddings.LayerNorm.weight": (d,), "embeddings.LayerNorm.bias": (d,)}
+    for i in range(config.layers):
+        p = _prefix(i)
+        for name, (n, k) in {"attention.self.query": (d, d), "attention.self.key": (d, d),
+                             "attention.self.value": (d, d), "attention.output.dense": (d, d),
+                             "intermediate.dense": (ff, d), "output.dense": (d, ff)}.items():
+            shapes[p + name + ".weight"], shapes[p + name + ".bias"] = (n, k), (n,)
+        for name in ("attention.output.LayerNorm", "output.LayerNorm"):
+            shapes[p + name + ".weight"] = shapes[p + name + ".bias"] = (d,)
+    return {name: np.broadcast_to(np.float32(0), shape) for name, shape in shapes.items()}
+
+
 def file_sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -104,13 +128,17 @@ def _prefix(layer: int) -> str:
     return f"encoder.layer.{layer}."
 
 
-def build_graph(config: BertConfig, weights: dict, batch: int, seq: int, *, layers: int | None = None,
+def build_graph(config: BertConfig, weights: dict | None, batch: int, seq: int, *, layers: int | None = None,
                 name: str = "minilm-l6") -> Graph:
     """Graph of the BERT encoder + mean pooling for inputs of shape (batch, seq).
 
     Linear weights are stored transposed as ``[K, N]`` (``y = x @ W + b``) in ``graph.weights``.
-    ``layers`` truncates the encoder (tests use one layer).
+    ``layers`` truncates the encoder (tests use one layer). ``weights=None`` builds the same graph
+    from the config's shapes with an empty ``graph.weights`` (for the performance model).
     """
+    shapes_only = weights is None
+    if shapes_only:
+        weights = weight_shapes(config)
     n_layers = config.layers if layers is None else int(layers)
     if not 1 <= n_layers <= config.layers:
         raise ValueError(f"layers must be in 1..{config.layers}, not {layers!r}")
@@ -122,7 +150,8 @@ def build_graph(config: BertConfig, weights: dict, batch: int, seq: int, *, laye
 
     def weight(key: str, value: np.ndarray) -> str:
         g.add_tensor(key, value.shape, is_weight=True)
-        g.weights[key] = np.ascontiguousarray(value, dtype=np.float32)
+        if not shapes_only:
+            g.weights[key] = np.ascontiguousarray(value, dtype=np.float32)
         return key
 
     def act(key: str, shape) -> str:

@@ -12,8 +12,9 @@ from __future__ import annotations
 from hwsim.perf.arch import ArchSpec, as_arch
 from hwsim.perf.energy import EnergyTable, load_energy_table, op_energy
 from hwsim.perf.results import LayerResult, RunResult
+from hwsim.perf.sources import as_workload
 from hwsim.perf.timing import gemm_formats, op_counts
-from hwsim.perf.workload import GemmOp, as_workload
+from hwsim.perf.workload import GemmOp
 
 
 def energy_table_for(arch: ArchSpec) -> EnergyTable:

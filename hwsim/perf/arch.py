@@ -6,7 +6,8 @@ Schema (every section except ``array`` and ``pe`` is optional; defaults shown)::
     name: edge-int8-16x16
     array:    {rows: 16, cols: 16, dataflow: ws}          # dataflow: ws | os | is
     pe:       {weight_format: int8, activation_format: int8, accumulator_bits: 32,
-               output_format: int8}                      # output_format defaults to activation_format
+               output_format: int8,                      # output_format defaults to activation_format
+               supported_pairs: [[int8, int8], [int8, int4], ...]}   # default: DEFAULT_PE_PAIRS
     clock_mhz: 500
     buffers:
       double_buffered: true
@@ -25,6 +26,15 @@ Schema (every section except ``array`` and ``pe`` is optional; defaults shown)::
 Problems are collected with their dotted key paths (``arch.array.rows: expected a positive integer,
 not -4``) and raised together as one :class:`hwsim.errors.ConfigError` naming the file.
 A ``unified`` buffer is modelled as three equal partitions (ifmap/weight/ofmap) of its size.
+
+``pe.supported_pairs`` lists the (activation, weight) multiplier format pairs the PE array supports;
+a GEMM whose pair is not in it is an error naming the op and the pair. Pairs name multiplier operand
+formats: an MX block format stands for its element format (``mxfp4`` -> ``float4_e2m1fn``; its shared
+scale is applied in the epilogue). The default (:data:`DEFAULT_PE_PAIRS`) is the multi-precision PE of
+``rtl/multi_pe.py`` (int8, int4, e4m3, fp4 e2m1, each times itself) plus the mixed pairs of the
+quantization presets (int8 x int4/dint4/uint4, e4m3 x e2m1). The PE's own default pairs
+``(activation_format, weight_format)`` and ``(activation_format, activation_format)`` (the formats an
+unquantized graph is priced at) are always supported, in addition to the list.
 
 ``layernorm.arithmetic`` selects the norm unit's cost model: ``integer`` (default) is hwsim's golden
 integer LayerNorm/RMSNorm (:mod:`hwsim.layernorm`): integer adds/multiplies/shifts per element, an
@@ -45,12 +55,19 @@ from pathlib import Path
 from hwsim.errors import short_repr
 from hwsim.limits import budget
 from hwsim.perf.config_checks import Checker, load_yaml_mapping
-from hwsim.perf.format_info import known_format
+from hwsim.perf.format_info import known_format, multiplier_format
 from hwsim.requant import REQUANT_LATENCY
 
 DATAFLOWS = ("ws", "os", "is")
 TIMING_MODES = ("pipelined", "scalesim", "tile")
 OPERANDS = ("ifmap", "weight", "ofmap")
+#: (activation, weight) multiplier format pairs of the default PE: rtl/multi_pe.py's modes (int8, 2 x int4,
+#: e4m3, 2 x fp4) plus the mixed pairs the quantization presets use (W4A8 int4/dint4, GPTQ/AWQ/GGUF uint4,
+#: FP4/MXFP4/NVFP4 weights with FP8 activations).
+DEFAULT_PE_PAIRS = (
+    ("int8", "int8"), ("int4", "int4"), ("float8_e4m3fn", "float8_e4m3fn"), ("float4_e2m1fn", "float4_e2m1fn"),
+    ("int8", "int4"), ("int8", "dint4"), ("int8", "uint4"), ("float8_e4m3fn", "float4_e2m1fn"),
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -64,12 +81,27 @@ class ArrayConfig:
 
 @dataclass(frozen=True, kw_only=True)
 class PEConfig:
-    """PE datapath formats (registry names) and accumulator width in bits."""
+    """PE datapath: default formats (registry names), accumulator width in bits, supported format pairs.
+
+    ``weight_format``/``activation_format``/``output_format`` price tensors that carry no QuantSpec;
+    ``supported_pairs`` are the (activation, weight) multiplier pairs (module docstring).
+    """
 
     weight_format: str = "int8"
     activation_format: str = "int8"
     accumulator_bits: int = 32
     output_format: str = "int8"
+    supported_pairs: tuple[tuple[str, str], ...] = DEFAULT_PE_PAIRS
+
+    def pairs(self) -> frozenset[tuple[str, str]]:
+        """Every supported multiplier pair: ``supported_pairs`` plus the PE's own default pairs."""
+        act = self.activation_format
+        own = {(act, self.weight_format), (act, act)}
+        return frozenset((multiplier_format(a), multiplier_format(w)) for a, w in (*self.supported_pairs, *own))
+
+    def supports(self, a_format: str, w_format: str) -> bool:
+        """True when the array multiplies ``a_format`` by ``w_format`` (MX formats by their element)."""
+        return (multiplier_format(a_format), multiplier_format(w_format)) in self.pairs()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -216,6 +248,26 @@ def _check_format(ck: Checker, sec: dict, key: str, path: str, default: str) -> 
     return value
 
 
+def _pairs(ck: Checker, sec: dict, path: str) -> tuple[tuple[str, str], ...]:
+    """``pe.supported_pairs``: a non-empty list of [activation, weight] registry format names."""
+    raw = sec.get("supported_pairs")
+    if raw is None:
+        return DEFAULT_PE_PAIRS
+    full = f"{path}.supported_pairs"
+    if not isinstance(raw, list) or not raw:
+        ck.add(full, f"expected a non-empty list of [activation, weight] format pairs, not {raw!r}")
+        return DEFAULT_PE_PAIRS
+    pairs = []
+    for i, item in enumerate(raw):
+        if (not isinstance(item, (list, tuple)) or len(item) != 2
+                or not all(isinstance(f, str) and known_format(f) for f in item)):
+            ck.add(f"{full}[{i}]", f"expected a pair [activation, weight] of registry format names such as "
+                                   f"[int8, int4], not {item!r}")
+            continue
+        pairs.append((item[0], item[1]))
+    return tuple(pairs) or DEFAULT_PE_PAIRS
+
+
 def arch_from_dict(data: dict, *, source: str = "<dict>", base_dir: Path | None = None) -> ArchSpec:
     """Validate a parsed architecture mapping and build an :class:`ArchSpec`.
 
@@ -237,12 +289,14 @@ def arch_from_dict(data: dict, *, source: str = "<dict>", base_dir: Path | None 
                         dataflow=ck.choice(sec, "dataflow", "arch.array", DATAFLOWS, "ws"))
 
     sec = ck.mapping(top.get("pe"), "arch.pe",
-                     ("weight_format", "activation_format", "accumulator_bits", "output_format"))
+                     ("weight_format", "activation_format", "accumulator_bits", "output_format", "supported_pairs"))
     act = _check_format(ck, sec, "activation_format", "arch.pe", "int8")
-    pe = PEConfig(weight_format=_check_format(ck, sec, "weight_format", "arch.pe", "int8"),
+    weight = _check_format(ck, sec, "weight_format", "arch.pe", "int8")
+    pe = PEConfig(weight_format=weight,
                   activation_format=act,
                   accumulator_bits=ck.integer(sec, "accumulator_bits", "arch.pe", 32, maximum=64),
-                  output_format=_check_format(ck, sec, "output_format", "arch.pe", act))
+                  output_format=_check_format(ck, sec, "output_format", "arch.pe", act),
+                  supported_pairs=_pairs(ck, sec, "arch.pe"))
 
     clock = ck.number(top, "clock_mhz", "arch", 500.0, minimum=0.0, strict=True, maximum=1e6)
     buffers = _buffers(ck, top.get("buffers"), "arch.buffers")

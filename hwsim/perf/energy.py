@@ -12,6 +12,11 @@ and square-root steps. :func:`op_energy` turns one op's :class:`~hwsim.perf.timi
     requant     = outputs * (mult(acc, multiplier) + int_add(acc) + int_add(32) + 2 * int_add(32))
     norm        = integer or float norm unit, below
     vector      = adds * fp_add(vector format) + mults * fp_mult(vector format)
+    act_quant   = quant_adds * fp_add(vector) + quant_mults * fp_mult(vector)       # per-token operands
+    epilogue    = epilogue_adds * fp_add(vector) + epilogue_mults * fp_mult(vector) # group/MX, float epilogue
+
+``a``/``w`` are the op's own formats (:func:`hwsim.perf.timing.gemm_formats`); the per-token and
+epilogue counts are :mod:`hwsim.perf.epilogue`'s.
 
 Norm unit, ``layernorm.arithmetic: integer`` (hwsim's golden integer LayerNorm/RMSNorm). The op
 counts per row are :func:`hwsim.layernorm.norm_op_counts` ``(cols, kind, newton_iterations)``
@@ -174,6 +179,8 @@ class EnergyBreakdown:
     requant: float = 0.0
     norm: float = 0.0
     vector: float = 0.0
+    act_quant: float = 0.0
+    epilogue: float = 0.0
 
     def __add__(self, other: EnergyBreakdown) -> EnergyBreakdown:
         return EnergyBreakdown(**{f.name: getattr(self, f.name) + getattr(other, f.name) for f in fields(self)})
@@ -238,4 +245,6 @@ def op_energy(counts, *, a_format: str, w_format: str, accumulator_bits: int, mu
         requant=c.requant_elements * requant_each,
         norm=norm,
         vector=c.vector_adds * fadd + c.vector_mults * fmul,
+        act_quant=c.quant_adds * fadd + c.quant_mults * fmul,
+        epilogue=c.epilogue_adds * fadd + c.epilogue_mults * fmul,
     )

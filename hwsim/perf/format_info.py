@@ -4,6 +4,12 @@ All lookups go through :func:`format_info`, which asks the core registry
 (:func:`hwsim.formats.get_format`) and adds the wide IEEE formats the vector units use
 (``float32``, ``float16``, ``bfloat16``) which are not element formats of the registry.
 MX block formats count their element width plus the shared 8-bit scale amortised over the block.
+
+Scales of grouped weights (:func:`weight_storage_bits`): a weight quantized in groups of ``g`` along K
+stores one :data:`GROUP_SCALE_BITS`-bit (float16) scale per group and, for an unsigned (zero-point)
+format, one zero point of the code width, i.e. ``bits + (16 + zp_bits) / g`` bits per weight
+(int4 g128: 4.125; uint4 g128: 4.156). Per-tensor and per-channel scales are not counted (one per
+tensor or output column: below 0.1 % of the weight bytes for K >= 64).
 """
 
 from __future__ import annotations
@@ -82,6 +88,34 @@ def format_info(name: str) -> FormatInfo:
         return FormatInfo(name, int(spec.bits), storage, "float", int(spec.mantissa_bits),
                           int(spec.exponent_bits))
     return FormatInfo(name, int(spec.bits), storage, "int")
+
+
+#: Bits of one stored group scale (float16, as GPTQ/AWQ/GGUF checkpoints store them).
+GROUP_SCALE_BITS = 16
+
+
+def multiplier_format(name: str) -> str:
+    """The format a PE multiplier sees for operand format ``name``: an MX block format's element
+    format (its shared scale is applied in the epilogue), else ``name`` itself."""
+    from hwsim.formats import get_format
+
+    if name in _WIDE_FLOATS:
+        return name
+    spec = get_format(name)
+    return spec.element.name if getattr(spec, "kind", None) == "mx" else name
+
+
+def weight_storage_bits(name: str, group_size: int = 0) -> float:
+    """Stored bits per weight element of ``name`` with ``group_size``-element groups (0: no groups);
+    see the module docstring for the group-scale rule. MX formats already include their block scale."""
+    from hwsim.formats import get_format
+
+    info = format_info(name)
+    spec = None if name in _WIDE_FLOATS else get_format(name)
+    if not group_size or getattr(spec, "kind", None) == "mx":
+        return info.storage_bits
+    zero_point_bits = info.bits if getattr(spec, "kind", "") == "int" and not getattr(spec, "signed", True) else 0
+    return info.storage_bits + (GROUP_SCALE_BITS + zero_point_bits) / group_size
 
 
 def known_format(name) -> bool:

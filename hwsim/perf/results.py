@@ -21,7 +21,8 @@ _COUNT_COLUMNS = ("m", "k", "n", "count", "macs", "elements", "row_folds", "col_
                   "sram_ofmap_writes", "sram_ofmap_reads", "sram_psum_writes", "dram_ifmap_reads",
                   "dram_weight_reads", "dram_ofmap_writes", "dram_psum_writes", "dram_psum_reads",
                   "requant_elements", "norm_elements", "norm_adds", "norm_mults", "norm_shifts", "norm_divides",
-                  "norm_requants", "vector_adds", "vector_mults")
+                  "norm_requants", "vector_adds", "vector_mults", "quant_adds", "quant_mults", "epilogue_adds",
+                  "epilogue_mults")
 
 
 @dataclass
@@ -48,7 +49,8 @@ class LayerResult:
 
     def row(self) -> dict:
         c = self.counts
-        out = {"name": c.name, "kind": c.kind}
+        out = {"name": c.name, "kind": c.kind, "a_format": c.a_format, "w_format": c.w_format,
+               "out_format": c.out_format}
         out.update({k: getattr(c, k) for k in _COUNT_COLUMNS})
         out["utilization"] = self.utilization
         out["latency_us"] = self.latency_us

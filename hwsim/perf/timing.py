@@ -56,8 +56,11 @@ re-read at accumulator width. ``dram_cycles = bytes / bandwidth``; with double b
 ``total = max(compute, dram, sram) + latency + first tile``, without it ``compute + dram + latency``.
 SRAM port limits add ``max(0, words / bandwidth_words_per_cycle - compute)`` cycles.
 Requant (``ceil(outputs/lanes)``) overlaps the array drain; only its ``latency`` and any excess are
-added. Vector ops run on the vector unit: ``ceil(elements*ops_per_element/ops_per_cycle) + latency``
-(``ops_per_cycle`` defaults to the lanes).
+added; per-token operand quantization and group/float epilogues follow :mod:`hwsim.perf.epilogue`.
+Each GEMM is priced at its own formats (``GemmOp.a_format``/``b_format``/``out_format``, empty = the
+PE defaults); grouped weights add their scales to the weight bits
+(:func:`hwsim.perf.format_info.weight_storage_bits`). Vector ops run on the vector unit:
+``ceil(elements*ops_per_element/ops_per_cycle) + latency`` (``ops_per_cycle`` defaults to the lanes).
 
 Norm unit
 ---------
@@ -85,7 +88,8 @@ from dataclasses import dataclass
 from hwsim.latency import ws_tile_cycles
 from hwsim.layernorm import IntNormSpec, norm_op_counts
 from hwsim.perf.arch import ArchSpec
-from hwsim.perf.format_info import format_info
+from hwsim.perf.epilogue import side_cycles, side_work
+from hwsim.perf.format_info import format_info, weight_storage_bits
 from hwsim.perf.workload import MEMORY_KINDS, NORM_RECIPES, VECTOR_RECIPES, GemmOp, MemoryOp, NormOp, VectorOp
 
 #: dataflow -> (dimension on rows, dimension on cols, temporal dimension, stationary operand)
@@ -224,11 +228,19 @@ class OpCounts:
     norm_requants: int = 0
     vector_adds: int = 0
     vector_mults: int = 0
+    quant_adds: int = 0
+    quant_mults: int = 0
+    epilogue_adds: int = 0
+    epilogue_mults: int = 0
     sram_psum_writes: int = 0
     ifmap_bits: float = 8
     weight_bits: float = 8
     psum_bits: float = 32
     out_bits: float = 8
+    #: formats a GEMM is priced at (empty for other ops): ``int8/token``, ``int4/group128``, ...
+    a_format: str = ""
+    w_format: str = ""
+    out_format: str = ""
 
     def dram_bytes(self) -> float:
         return (self.dram_ifmap_reads * self.ifmap_bits + self.dram_weight_reads * self.weight_bits
@@ -286,32 +298,62 @@ def _finish_cycles(arch: ArchSpec, c: OpCounts, first_tile_bytes: float, extra: 
 
 
 def gemm_formats(arch: ArchSpec, op: GemmOp) -> tuple[str, str]:
-    """Formats of A and B: the op's own (from the graph) or the PE's (B of a ``matmul`` = activation)."""
+    """Formats of A and B: the op's own (from the graph) or the PE's (B of a ``matmul`` = activation).
+
+    Raises ``ValueError`` naming the op and the pair when the PE array does not support it
+    (``arch.pe.supported_pairs``).
+    """
     a = op.a_format or arch.pe.activation_format
     b = op.b_format or (arch.pe.activation_format if op.b_is_activation else arch.pe.weight_format)
+    if not arch.pe.supports(a, b):
+        pairs = ", ".join(f"{x} x {y}" for x, y in sorted(arch.pe.pairs()))
+        raise ValueError(f"op {op.name!r}: the PE array of {arch.name!r} does not support the (activation, "
+                         f"weight) format pair ({a}, {b}); arch.pe.supported_pairs: {pairs}")
     return a, b
 
 
+def gemm_out_format(arch: ArchSpec, op: GemmOp) -> str:
+    """Stored output format: the op's, else the vector format (float epilogue) or ``pe.output_format``."""
+    if op.out_format:
+        return op.out_format
+    return arch.vector.format if op.epilogue == "float" else arch.pe.output_format
+
+
+def _format_labels(op: GemmOp, a: str, w: str, out: str) -> dict[str, str]:
+    """``a_format``/``w_format``/``out_format`` columns: format plus granularity/group."""
+    w_label = w
+    if op.b_granularity:
+        size = op.group_size if op.b_granularity in ("group", "block") else ""
+        w_label = f"{w}/{op.b_granularity}{size}"
+    elif op.group_size:
+        w_label = f"{w}/group{op.group_size}"
+    return {"a_format": a + ("/token" if op.a_dynamic else ""), "w_format": w_label + ("/token" if op.b_dynamic
+                                                                                       else ""),
+            "out_format": out + ("/float-epilogue" if op.epilogue == "float" else "")}
+
+
 def gemm_counts(arch: ArchSpec, op: GemmOp, mode: str | None = None) -> OpCounts:
-    """Counts and cycles of one GEMM op (``op.count`` repetitions) on ``arch``."""
+    """Counts and cycles of one GEMM op (``op.count`` repetitions) on ``arch``, at the op's own formats."""
     mode = mode or arch.timing_mode
-    a, w = gemm_formats(arch, op)
-    a, w = format_info(a), format_info(w)
-    o = format_info(arch.pe.output_format)
+    a_name, w_name = gemm_formats(arch, op)
+    out_name = gemm_out_format(arch, op)
+    a, o = format_info(a_name), format_info(out_name)
     fm = map_gemm(op.m, op.k, op.n, arch.array.rows, arch.array.cols, arch.array.dataflow)
     c = OpCounts(name=op.name, kind=op.kind, m=op.m, k=op.k, n=op.n, count=op.count, macs=op.macs,
                  row_folds=fm.row_folds, col_folds=fm.col_folds,
-                 ifmap_bits=a.storage_bits, weight_bits=w.storage_bits, psum_bits=arch.pe.accumulator_bits,
-                 out_bits=o.storage_bits)
+                 ifmap_bits=a.storage_bits, weight_bits=weight_storage_bits(w_name, op.group_size),
+                 psum_bits=arch.pe.accumulator_bits, out_bits=o.storage_bits,
+                 **_format_labels(op, a_name, w_name, out_name))
     c.compute_cycles = compute_cycles(fm, mode)
     c.mapping_efficiency = scalesim_utilizations(fm)[0]
     for key, words in sram_words(fm, op.m, op.k, op.n, mode).items():
         setattr(c, f"sram_{key}", words)
     c.sram_psum_writes = op.m * op.n * (fm.folds_of("K") - 1)
     _dram_traffic(arch, fm, op, c)
-    c.requant_elements = op.m * op.n
-    rq = arch.requant
-    requant_extra = rq.latency + max(0, _cdiv(op.m * op.n, rq.lanes) - c.compute_cycles)
+    work = side_work(op)
+    for key, value in vars(work).items():
+        setattr(c, key, value)
+    requant_extra = side_cycles(arch, work, c.compute_cycles)
     first = (min(op.k, fm.rows) * min(op.n, fm.cols) * c.weight_bits
              + min(op.m, fm.rows) * min(op.k, fm.rows) * c.ifmap_bits) / 8
     _finish_cycles(arch, c, first, requant_extra)
@@ -325,7 +367,8 @@ def _repeat(c: OpCounts, count: int) -> OpCounts:
                 "sram_ofmap_writes", "sram_ofmap_reads", "sram_psum_writes", "dram_ifmap_reads", "dram_weight_reads",
                 "dram_ofmap_writes", "dram_psum_writes", "dram_psum_reads", "requant_elements",
                 "norm_elements", "norm_rows", "norm_adds", "norm_mults", "norm_shifts", "norm_divides",
-                "norm_requants", "vector_adds", "vector_mults", "elements"):
+                "norm_requants", "vector_adds", "vector_mults", "quant_adds", "quant_mults", "epilogue_adds",
+                "epilogue_mults", "elements"):
         setattr(c, key, getattr(c, key) * count)
     return c
 
@@ -393,6 +436,18 @@ def vector_counts(arch: ArchSpec, op: VectorOp) -> OpCounts:
     return _repeat(c, op.count)
 
 
+def requant_counts(arch: ArchSpec, op: VectorOp) -> OpCounts:
+    """A standalone ``requant`` op on the requant unit: ``ceil(elements/lanes) + latency`` cycles."""
+    a = format_info(arch.pe.activation_format)
+    c = OpCounts(name=op.name, kind=op.kind, count=op.count, elements=op.elements,
+                 ifmap_bits=arch.pe.accumulator_bits, out_bits=a.storage_bits, psum_bits=arch.pe.accumulator_bits)
+    c.compute_cycles = _cdiv(op.elements, arch.requant.lanes) + arch.requant.latency
+    c.requant_elements = op.elements
+    _resident_traffic(arch, c, op.elements, a.storage_bits, op.elements)
+    _finish_cycles(arch, c, 0.0, 0)
+    return _repeat(c, op.count)
+
+
 def memory_counts(arch: ArchSpec, op: MemoryOp) -> OpCounts:
     """KV-cache write (DRAM writes) or embedding gather (DRAM reads) through the vector unit's lanes."""
     a = format_info(arch.pe.activation_format)
@@ -420,6 +475,8 @@ def op_counts(arch: ArchSpec, op, mode: str | None = None) -> OpCounts:
             raise ValueError(f"op {op.name!r}: norm kind must be one of {sorted(NORM_RECIPES)}, not {op.kind!r}")
         return norm_counts(arch, op)
     if isinstance(op, VectorOp):
+        if op.kind == "requant":
+            return requant_counts(arch, op)
         if op.kind not in VECTOR_RECIPES:
             raise ValueError(f"op {op.name!r}: vector kind must be one of {sorted(VECTOR_RECIPES)}, "
                              f"not {op.kind!r}")

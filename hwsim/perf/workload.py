@@ -16,12 +16,15 @@ YAML schema::
 ``count`` repeats an op back to back (layers, heads). A convolution becomes ``groups`` GEMMs of
 ``M = batch*out_h*out_w``, ``K = kh*kw*in_channels/groups``, ``N = out_channels/groups`` with
 ``out = floor((in + 2*padding - dilation*(k-1) - 1) / stride) + 1`` (PyTorch's rule).
-SCALE-Sim topology CSVs are read by :mod:`hwsim.perf.scalesim_io`.
+SCALE-Sim topology CSVs are read by :mod:`hwsim.perf.scalesim_io`, graphs lowered by
+:mod:`hwsim.perf.graph_costs`; :mod:`hwsim.perf.sources` resolves any of them (and the default).
 
 Vector-unit work per element (``VECTOR_RECIPES``) is counted in floating-point adds and multiplies:
 softmax = max-compare, subtract, exp (4 mult + 4 add polynomial), sum, reciprocal multiply;
 GELU (tanh form) = 4 mult + 2 add + tanh (4 mult + 4 add); SiLU = exp polynomial + add + multiply;
-SwiGLU = SiLU + one multiply; RoPE = ``x*cos + rotate(x)*sin`` (2 mult + 1 add).
+SwiGLU = SiLU + one multiply; RoPE = ``x*cos + rotate(x)*sin`` (2 mult + 1 add); convert
+(quantize/dequantize) = one scale multiply + one add (rounding or zero point). A ``requant`` vector op
+runs on the requant unit instead (``ceil(elements/lanes) + latency``).
 Memory ops (:class:`MemoryOp`) move ``elements`` words of ``bits`` between the vector unit and DRAM:
 ``kv_write`` writes new keys/values into the KV cache (in the cache's format), ``embedding`` reads
 table rows.
@@ -38,7 +41,7 @@ from pathlib import Path
 
 from hwsim.errors import short_repr
 from hwsim.limits import budget
-from hwsim.perf.config_checks import Checker, load_yaml_mapping
+from hwsim.perf.config_checks import Checker
 
 _DIM = budget("DIM")
 _MAX_TOTAL = 1 << 60
@@ -53,6 +56,7 @@ VECTOR_RECIPES: dict[str, tuple[int, int]] = {
     "relu": (1, 0),
     "swiglu": (5, 6),
     "rope": (1, 2),
+    "convert": (1, 1),
     "elementwise": (1, 0),
 }
 #: Memory-op kinds (:class:`MemoryOp`): ``kv_write`` appends new keys/values to the KV cache in DRAM,
@@ -69,8 +73,13 @@ NORM_RECIPES: dict[str, tuple[tuple[int, int], tuple[int, int, int, int]]] = {
 class GemmOp:
     """``count`` x (A[M,K] @ B[K,N]); B is a weight unless ``b_is_activation``.
 
-    ``a_format``/``b_format`` name the operands' formats when the graph fixes them (a KV cache in
-    int8/fp8/int4); empty means the architecture's PE activation/weight format.
+    Formats (registry names; empty = the architecture's PE defaults, as for an unquantized graph):
+    ``a_format``/``b_format`` of the operands, ``group_size`` of B's scale groups (or MX blocks) along
+    K (0: per tensor/channel), ``a_dynamic``/``b_dynamic`` when an operand is quantized per token at
+    run time on this op, ``out_format`` of the output and the ``epilogue`` that produces it:
+    ``requant`` (the requant unit; empty ``out_format`` = ``pe.output_format``) or ``float`` (a float
+    scale multiply on the vector unit; the output is stored in the vector format).
+    ``b_granularity`` (``tensor``/``channel``/``group``/``block``) is reported in the per-op table.
     """
 
     name: str
@@ -83,6 +92,12 @@ class GemmOp:
     #: format of A / B when it differs from the architecture's PE formats ("" = the arch's)
     a_format: str = ""
     b_format: str = ""
+    b_granularity: str = ""
+    group_size: int = 0
+    a_dynamic: bool = False
+    b_dynamic: bool = False
+    out_format: str = ""
+    epilogue: str = "requant"
 
     @property
     def macs(self) -> int:
@@ -264,77 +279,4 @@ def workload_from_dict(data: dict, *, source: str = "<dict>") -> Workload:
     return Workload(name, tuple(ops))
 
 
-def load_workload(path) -> Workload:
-    """Read a workload YAML, or a SCALE-Sim topology CSV (``.csv``: conv or GEMM mode, detected)."""
-    path = Path(path)
-    if path.suffix.lower() == ".csv":
-        from hwsim.perf.scalesim_io import read_topology
-
-        return read_topology(path).to_workload()
-    return workload_from_dict(load_yaml_mapping(path, what="workload"), source=str(path))
-
-
-def default_workload() -> Workload:
-    """The packaged default workload (``hwsim/data/default_workload.yaml``)."""
-    return load_workload(Path(__file__).resolve().parent.parent / "data" / "default_workload.yaml")
-
-
-def workload_from_graph(graph) -> Workload:
-    """Convert a :class:`hwsim.graph.Graph` (``graph.to_rows()``) into a :class:`Workload`.
-
-    ``linear``/``conv`` become weight GEMMs, ``matmul`` an activation x activation GEMM repeated
-    ``batch`` times, ``layernorm``/``rmsnorm`` norm ops, ``softmax`` and element-wise kinds vector ops
-    (kinds without a recipe are charged as one add per element), ``kv_write``/``embedding`` memory ops;
-    reshape/transpose are dropped. A GEMM operand or KV cache whose graph tensor has a QuantSpec is
-    priced in that format; the others take the architecture's PE formats.
-    """
-    ops = []
-    for op, row in zip(graph.ops, graph.to_rows(), strict=True):
-        kind, name = row["kind"], row["name"]
-        if kind in ("linear", "conv", "matmul"):
-            if row["M"] and row["K"] and row["N"]:
-                ops.append(GemmOp(name=name, m=row["M"], k=row["K"], n=row["N"], count=max(1, row["batch"]),
-                                  b_is_activation=kind == "matmul", kind="conv" if kind == "conv" else "gemm",
-                                  a_format=_quant_format(graph, op.inputs[0]),
-                                  b_format=_quant_format(graph, op.inputs[1])))
-        elif kind in NORM_RECIPES and row["rows"] and row["row_length"]:
-            ops.append(NormOp(name=name, kind=kind, rows=row["rows"], cols=row["row_length"]))
-        elif kind in ("reshape", "transpose"):
-            continue
-        elif kind in MEMORY_KINDS:
-            stored = graph.tensors[op.outputs[0] if kind == "kv_write" else op.inputs[-1]]
-            bits = stored.bits_per_element if stored.quant is not None else 0
-            ops.append(MemoryOp(name=name, kind=kind, elements=row["elements"], bits=bits))
-        elif row["elements"]:
-            vkind = kind if kind in VECTOR_RECIPES else "elementwise"
-            ops.append(VectorOp(name=name, kind=vkind, elements=row["elements"]))
-    return Workload(getattr(graph, "name", "graph"), tuple(ops))
-
-
-def _quant_format(graph, tensor: str) -> str:
-    quant = graph.tensors[tensor].quant
-    return quant.format if quant is not None else ""
-
-
-def as_workload(workload) -> Workload:
-    """Accept a :class:`Workload`, a list of ops, a mapping, a path, a Graph or ``None`` (default)."""
-    if workload is None:
-        return default_workload()
-    if isinstance(workload, Workload):
-        return workload
-    if isinstance(workload, (GemmOp, NormOp, VectorOp, MemoryOp)):
-        return Workload(workload.name, (workload,))
-    if isinstance(workload, (list, tuple)):
-        return Workload("ops", tuple(workload))
-    if isinstance(workload, dict):
-        return workload_from_dict(workload)
-    if isinstance(workload, (str, Path)):
-        return load_workload(workload)
-    if hasattr(workload, "to_rows"):
-        return workload_from_graph(workload)
-    raise TypeError(f"workload must be a Workload, a list of ops, a mapping, a path or a Graph, "
-                    f"not {workload!r}")
-
-
-__all__ = ["GemmOp", "NormOp", "VectorOp", "Workload", "as_workload", "conv_to_gemm",
-           "MemoryOp", "default_workload", "load_workload", "workload_from_dict", "workload_from_graph"]
+__all__ = ["GemmOp", "MemoryOp", "NormOp", "VectorOp", "Workload", "conv_to_gemm", "workload_from_dict"]

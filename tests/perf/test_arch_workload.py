@@ -8,14 +8,9 @@ import yaml
 from hwsim.cli import main
 from hwsim.errors import ConfigError
 from hwsim.perf.arch import arch_from_dict, default_arch, load_arch
-from hwsim.perf.workload import (
-    GemmOp,
-    conv_to_gemm,
-    default_workload,
-    load_workload,
-    workload_from_dict,
-    workload_from_graph,
-)
+from hwsim.perf.graph_costs import workload_from_graph
+from hwsim.perf.sources import default_workload, load_workload
+from hwsim.perf.workload import GemmOp, conv_to_gemm, workload_from_dict
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE_ARCHS = sorted((ROOT / "examples" / "arch").glob("*.yaml"))
@@ -75,10 +70,13 @@ def test_default_arch_and_workload():
     arch = default_arch()
     wl = default_workload()
     assert arch.array.rows == 32 and arch.pe.weight_format == "int8"
+    assert wl.name == "minilm-l6-seq128"
     names = [op.name for op in wl.ops]
-    assert "ffn1" in names and "attn_softmax" in names and "ln_attn" in names
-    ffn1 = wl.ops[names.index("ffn1")]
-    assert (ffn1.m, ffn1.k, ffn1.n, ffn1.count) == (128, 384, 1536, 6)
+    ffn1 = wl.ops[names.index("encoder.layer.0.intermediate.dense")]
+    assert (ffn1.m, ffn1.k, ffn1.n, ffn1.count) == (128, 384, 1536, 1)
+    scores = wl.ops[names.index("encoder.layer.5.attention.self.scores")]
+    assert (scores.m, scores.k, scores.n, scores.count, scores.b_is_activation) == (128, 32, 128, 12, True)
+    assert sum(op.macs for op in wl.ops) == 6 * (128 * 384 * (4 * 384 + 2 * 1536) + 2 * 12 * 128 * 128 * 32)
 
 
 @pytest.mark.parametrize("path", sorted((ROOT / "examples" / "workloads").iterdir()), ids=lambda p: p.name)

@@ -9,16 +9,16 @@ import pytest
 import hwsim
 from hwsim.cli import main
 from hwsim.perf.commands import run_workload
-from hwsim.perf.workload import default_workload
+from hwsim.perf.sources import default_workload
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-DEFAULT_WORKLOAD = ROOT / "hwsim" / "data" / "default_workload.yaml"
+EXAMPLE_WORKLOAD = ROOT / "examples" / "workloads" / "minilm_l6_seq128.yaml"
 
 
-def test_run_default_workload_prints_summary(capsys):
-    assert main(["run", "--workload", str(DEFAULT_WORKLOAD)]) == 0
+def test_run_workload_file_prints_summary(capsys):
+    assert main(["run", "--workload", str(EXAMPLE_WORKLOAD)]) == 0
     out = capsys.readouterr().out
     assert "minilm-l6-seq128" in out and "TOPS/W" in out and "dram_weight" in out
 
@@ -37,7 +37,7 @@ def test_run_with_files_writes_tables(tmp_path, capsys):
     assert summary["energy_total_pj"] == pytest.approx(frame["energy_total_pj"].sum())
     assert set(summary["energy_breakdown_pj"]) == {"mac", "rf", "sram_ifmap", "sram_weight", "sram_ofmap",
                                                    "dram_ifmap", "dram_weight", "dram_ofmap", "requant", "norm",
-                                                   "vector"}
+                                                   "vector", "act_quant", "epilogue"}
 
 
 def test_run_reads_scalesim_topology_as_workload(tmp_path):
@@ -61,7 +61,7 @@ def test_top_level_simulate_and_frame():
 
 
 def test_run_mode_override_and_errors(tmp_path, capsys):
-    assert main(["run", "--workload", str(DEFAULT_WORKLOAD), "--mode", "scalesim"]) == 0
+    assert main(["run", "--workload", str(EXAMPLE_WORKLOAD), "--mode", "scalesim"]) == 0
     assert "scalesim timing" in capsys.readouterr().out
     bad = tmp_path / "w.yaml"
     bad.write_text("version: 1\nops:\n  - {type: gemm, m: 4, k: -1, n: 2}\n")
