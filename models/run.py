@@ -68,6 +68,7 @@ def _annotate(graph, preset: str) -> None:
             gs = c.group_size if c.w_granularity == "group" else None
             w.quant = QuantSpec(c.w_format, c.w_granularity, 0 if gs else 1, gs)
             graph.tensors[op.inputs[0]].quant = QuantSpec(c.a_format, "tensor")
+            graph.tensors[op.outputs[0]].quant = QuantSpec(c.a_format, "tensor")  # requantized by the executor
         elif op.kind == "matmul":
             for t in op.inputs:
                 graph.tensors[t].quant = QuantSpec(c.a_format, "tensor")
