@@ -77,3 +77,13 @@ def test_cli_bad_sweep_is_one_clear_error(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "bad.yaml" in err and "sweep.grid" in err and "Traceback" not in err
     assert not (tmp_path / "o").exists()
+
+
+def test_default_workload_is_the_minilm_graph():
+    from hwsim.perf.sources import default_graph
+
+    spec = sweep_from_dict({"version": 1, "name": "d", "grid": {"pe.weight_format": ["int8", "int4"]}})
+    frame = run_sweep(spec)
+    assert list(frame["workload"]) == ["minilm-l6-seq128"] * 2
+    int8 = frame[frame["pe.weight_format"] == "int8"].iloc[0]
+    assert int(int8["total_cycles"]) == simulate(default_graph(), None).summary()["total_cycles"]
