@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import sys
 from pathlib import Path
 
 from hwsim.cli_args import nonempty_list, positive_int
@@ -19,10 +21,47 @@ def write_arch(out_dir, arch) -> None:
     write_json_atomic(Path(out_dir) / "arch.json", asdict(arch))
 
 
+def build_report_if(summary: dict, args, folder) -> bool:
+    """Build the HTML/Markdown report into ``folder`` unless ``--no-report`` or there are no performance
+    figures (the performance model is not installed); return whether it was built."""
+    if args.no_report or isinstance(summary.get("performance"), str):
+        return False
+    from hwsim.progress import stage
+    from hwsim.reports.run_report import build_report
+
+    with stage("report"):
+        build_report(folder)
+    return True
+
+
+def emit(summary: dict, args, out, written: str, report: bool, text: str) -> None:
+    """Print ``text`` and what was written, or with ``--json`` only the summary as JSON on stdout (the files
+    written are then listed on stderr)."""
+    lines = [f"wrote {out}/{written}"] + ([f"wrote {Path(out) / 'report.html'}"] if report else [])
+    if getattr(args, "json", False):
+        print(json.dumps({k: v for k, v in summary.items() if k != "markdown"}, indent=1, default=_jsonable))
+        print("\n".join(lines), file=sys.stderr)
+    else:
+        print(text)
+        print("\n".join(lines))
+
+
+def _jsonable(value):
+    import numpy as np
+
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"summary value is not JSON serialisable, not {type(value).__name__}")
+
+
 def _run(args) -> int:
-    """``hwsim run``: a model through the datapath (default), or a workload file through the perf model."""
+    """``hwsim run``: a model through the datapath (default), an ONNX file, or a workload through the perf model."""
     if args.workload:
         return _run_workload(args)
+    if args.onnx:
+        return _run_onnx(args)
+    if args.inputs or args.reference:
+        raise ValueError(f"--inputs/--reference apply to --onnx runs only, not {args.inputs or args.reference!r}")
     if args.mode:
         raise ValueError(f"--mode applies to --workload runs only, not {args.mode!r}")
     from hwsim.models.run import run_model
@@ -38,48 +77,62 @@ def _run(args) -> int:
     with result_set(out, command="hwsim run") as folder:  # summary and report replace the old set together
         summary = run_model(args.model, arch, formats, sentences, folder, **options)
         write_arch(folder, arch)
-        report = not args.no_report and isinstance(summary.get("performance"), dict)
-        if report:
-            from hwsim.reports.run_report import build_report
+        report = build_report_if(summary, args, folder)
+    emit(summary, args, out, "summary.json, summary.md, per_layer.csv, accuracy.csv, arch.json", report,
+         summary["markdown"])
+    return 0
 
-            build_report(folder)
-    print(summary["markdown"])
-    print(f"wrote {out}/summary.json, summary.md, per_layer.csv, accuracy.csv")
-    if report:
-        print(f"wrote {Path(out) / 'report.html'}")
+
+def _run_onnx(args) -> int:
+    """``hwsim run --onnx model.onnx``: a user's float/QDQ/dynamic ONNX model (see hwsim.models.onnx_run)."""
+    from hwsim.models.onnx_run import run_onnx
+    from hwsim.perf.arch import as_arch
+
+    if args.model != "minilm" or args.formats is not None or args.layers is not None:
+        raise ValueError("--model/--formats/--layers select an embedded model; the ONNX file carries its own "
+                         f"formats, not {args.onnx!r} with them")
+    arch = as_arch(args.arch)
+    out = args.out or DEFAULT_OUT
+    with result_set(out, command="hwsim run --onnx") as folder:
+        summary = run_onnx(args.onnx, args.inputs, arch, folder, sentences=args.sentences or 4,
+                           reference=args.reference)
+        write_arch(folder, arch)
+        report = build_report_if(summary, args, folder)
+    emit(summary, args, out, "summary.json, summary.md, per_layer.csv, accuracy.csv, arch.json", report,
+         summary["markdown"])
     return 0
 
 
 def _run_workload(args) -> int:
     from hwsim.perf.commands import run_workload
 
-    if args.model != "minilm" or any(v is not None for v in (args.formats, args.sentences, args.layers)):
-        raise ValueError("--model/--formats/--sentences/--layers select a model run; drop them with --workload, "
-                         f"not {args.workload!r}")
+    if args.model != "minilm" or any(v is not None for v in (args.formats, args.sentences, args.layers,
+                                                               args.onnx, args.inputs, args.reference)):
+        raise ValueError("--model/--formats/--sentences/--layers/--onnx select a model run; drop them with "
+                         f"--workload, not {args.workload!r}")
     if not args.out:
-        print(run_workload(args.arch, args.workload, None, mode=args.mode).summary_text())
+        result = run_workload(args.arch, args.workload, None, mode=args.mode)
+        print(json.dumps(result.summary(), indent=1, default=_jsonable) if args.json else result.summary_text())
         return 0
     from hwsim.perf.arch import as_arch
 
     with result_set(args.out, command="hwsim run --workload") as folder:
         result = run_workload(args.arch, args.workload, folder, mode=args.mode)
         write_arch(folder, as_arch(args.arch))
-        if not args.no_report:
-            from hwsim.reports.run_report import build_report
-
-            build_report(folder)
-    print(result.summary_text())
-    print(f"wrote {args.out}/per_op.csv, per_op.json, summary.json")
-    if not args.no_report:
-        print(f"wrote {Path(args.out) / 'report.html'}")
+        report = build_report_if(result.summary(), args, folder)
+    emit(result.summary(), args, args.out, "per_op.csv, per_op.json, summary.json, arch.json", report,
+         result.summary_text())
     return 0
 
 
 def _check_onnx(args) -> int:
-    from hwsim.models.onnx_import import check_qdq
+    from hwsim.models.onnx_check import check_onnx
 
-    report = check_qdq(args.model, sentences=args.sentences)
-    print(report["text"])
+    report = check_onnx(args.model, sentences=args.sentences)
+    if args.json:
+        print(json.dumps({k: v for k, v in report.items() if k != "text"}, indent=1, default=_jsonable))
+    else:
+        print(report["text"])
     return 0 if report["accumulators_equal"] else 1
 
 
@@ -108,7 +161,15 @@ def _register_run(subparsers) -> None:
     r.add_argument("--workload", help="workload YAML or SCALE-Sim topology CSV: performance model only")
     r.add_argument("--mode", choices=("pipelined", "scalesim"), help="timing mode override (--workload runs)")
     r.add_argument("--out", default=None, help=f"output folder (default for model runs: {DEFAULT_OUT})")
-    r.add_argument("--no-report", action="store_true", help="skip the HTML/PNG report")
+    r.add_argument("--onnx", metavar="MODEL.onnx",
+                   help="your own ONNX model (float, QDQ or quantize_dynamic): accuracy of hwsim's integer execution "
+                        "vs float, cycles and energy with the model's formats")
+    r.add_argument("--inputs", metavar="FEEDS.npz",
+                   help="--onnx: arrays named like the model inputs (default for text models: tokenized sentences)")
+    r.add_argument("--reference", metavar="FLOAT.onnx",
+                   help="--onnx: float model to measure a quantized model's accuracy against")
+    r.add_argument("--json", action="store_true", help="print the summary as JSON on stdout (nothing else)")
+    r.add_argument("--no-report", action="store_true", help="skip the HTML report")
     r.set_defaults(handler=_run)
 
 
@@ -116,9 +177,13 @@ def register(subparsers) -> None:
     _register_run(subparsers)
     p = subparsers.add_parser("model", help="imported-model tools: onnxruntime QDQ check, quantization presets")
     sub = p.add_subparsers(dest="model_command", metavar="SUBCOMMAND")
-    c = sub.add_parser("check-onnx", help="onnxruntime QDQ MatMul accumulators vs hwsim's integer GEMM")
-    c.add_argument("--model", default=None, help="float ONNX file (default: paraphrase-MiniLM-L3 package)")
+    c = sub.add_parser("check-onnx", help="onnxruntime's quantized MatMul accumulators vs hwsim's integer GEMM",
+                       description="A float model is quantized with onnxruntime quantize_static (QDQ) first; an "
+                                   "already quantized model (QDQ or quantize_dynamic) is checked as stored.")
+    c.add_argument("--model", default=None,
+                   help="float, QDQ or dynamic-quantized ONNX file (default: paraphrase-MiniLM-L3 package)")
     c.add_argument("--sentences", type=positive_int, default=2)
+    c.add_argument("--json", action="store_true", help="print the check as JSON on stdout")
     c.set_defaults(handler=_check_onnx)
     f = sub.add_parser("formats", help="list the quantization presets")
     f.set_defaults(handler=_info)

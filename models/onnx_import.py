@@ -54,14 +54,35 @@ def _along_axis(scale: np.ndarray, zp: np.ndarray, ndim: int, axis: int):
 
 
 def quantize_linear(x, scale, zero_point=None, axis: int = 1):
-    """ONNX QuantizeLinear: ``saturate(rne(float32(x / scale)) + zp)`` (per-tensor or per-axis)."""
+    """ONNX QuantizeLinear: ``saturate(rne(float32(x / scale)) + zp)`` (per-tensor or per-axis).
+
+    Saturation happens before the integer cast, so +-inf (and quotients overflowing float32) give the
+    format's maximum/minimum code, like onnxruntime; NaN gives the zero point.
+    """
     x = np.asarray(x, np.float32)
     scale = np.asarray(scale, np.float32)
     zp = np.zeros((), np.uint8) if zero_point is None else np.asarray(zero_point)
     scale, zp = _along_axis(scale, zp, x.ndim, axis)
     info = np.iinfo(zp.dtype)
-    q = np.rint(np.divide(x, scale, dtype=np.float32)).astype(np.int64) + zp.astype(np.int64)
-    return np.clip(q, info.min, info.max).astype(zp.dtype)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        q = np.rint(np.divide(x, scale, dtype=np.float32)).astype(np.float64) + zp.astype(np.float64)
+    q = np.clip(np.where(np.isnan(q), zp.astype(np.float64), q), info.min, info.max)
+    return q.astype(zp.dtype)
+
+
+def dynamic_quantize_linear(x):
+    """ONNX DynamicQuantizeLinear: uint8 codes, float32 scale and uint8 zero point of ``x`` (float32).
+
+    ``scale = (max(0, max x) - min(0, min x)) / 255`` (1 when that range is empty),
+    ``zp = rne(saturate(0 - min / scale))``, ``codes = saturate(rne(x / scale) + zp)``, all in float32 as
+    onnxruntime computes them.
+    """
+    x = np.asarray(x, np.float32)
+    lo = np.float32(min(0.0, float(x.min()))) if x.size else np.float32(0)
+    hi = np.float32(max(0.0, float(x.max()))) if x.size else np.float32(0)
+    scale = np.float32(1) if hi == lo else np.float32((hi - lo) / np.float32(255))
+    zp = np.uint8(np.rint(np.clip(np.float32(np.float32(0) - lo / scale), 0, 255)))
+    return quantize_linear(x, scale, zp), scale, zp
 
 
 def dequantize_linear(q, scale, zero_point=None, axis: int = 1):
@@ -88,11 +109,33 @@ class OnnxModel:
         self.input_names = [i.name for i in g.input if i.name not in self.initializers]
         self.output_names = [o.name for o in g.output]
         self.producer = {o: n for n in self.nodes for o in n.output}
+        self._unquantized = False
+
+    @property
+    def quantization(self) -> str:
+        """``"float"``, ``"qdq"`` (Quantize/DequantizeLinear), ``"dynamic"`` (DynamicQuantizeLinear /
+        MatMulInteger, onnxruntime's ``quantize_dynamic``) or ``"qoperator"`` (QLinear* ops)."""
+        kinds = {n.op_type for n in self.nodes}
+        if kinds & {"DynamicQuantizeLinear", "MatMulInteger", "ConvInteger"}:
+            return "dynamic"
+        if any(k.startswith("QLinear") for k in kinds):
+            return "qoperator"
+        if kinds & {"QuantizeLinear", "DequantizeLinear"}:
+            return "qdq"
+        return "float"
 
     # -- execution --------------------------------------------------------------------------------
-    def run(self, feeds: dict, *, integer: bool = False, keep: bool = False, record=None) -> dict:
-        """Execute; returns graph outputs (or every value with ``keep``). ``record(node, inputs, outputs)``
-        is called per node (used to build the graph IR)."""
+    def run(self, feeds: dict, *, integer: bool = False, unquantized: bool = False, keep: bool = False,
+            record=None) -> dict:
+        """Execute; returns graph outputs (or every value with ``keep``).
+
+        ``integer``: QDQ MatMuls on the hwsim integer datapath (``MatMulInteger`` always is).
+        ``unquantized``: the float reference of a quantized model - activation quantization bypassed
+        (``QuantizeLinear``/``DynamicQuantizeLinear`` pass floats through, ``MatMulInteger`` multiplies
+        floats by the dequantized weight codes); weights stay as the model stores them.
+        ``record(node, inputs, outputs)`` is called per node (used to build the graph IR).
+        """
+        self._unquantized = unquantized
         env = dict(self.initializers)
         for name in self.input_names:
             if name not in feeds:
@@ -104,7 +147,7 @@ class OnnxModel:
             if handler is None:
                 raise ValueError(f"ONNX node {node.name or node.output[0]!r}: op type {node.op_type!r} is not "
                                  f"supported by the hwsim ONNX importer")
-            if integer and node.op_type == "MatMul" and self._dq_inputs(node):
+            if integer and not unquantized and node.op_type == "MatMul" and self._dq_inputs(node):
                 outs = [self._integer_matmul(node, env)]
             else:
                 outs = handler(node, _attrs(node), *ins)
@@ -262,41 +305,98 @@ class OnnxModel:
         return (y if beta is None else y + beta).astype(np.float32)
 
     def _op_QuantizeLinear(self, n, a, x, scale, zp=None):
+        if self._unquantized:
+            return np.asarray(x, np.float32)
         return quantize_linear(x, scale, zp, a.get("axis", 1))
 
     def _op_DequantizeLinear(self, n, a, q, scale, zp=None):
+        if self._unquantized and np.asarray(q).dtype.kind == "f":  # a bypassed QuantizeLinear
+            return q
         return dequantize_linear(q, scale, zp, a.get("axis", 1))
 
+    def _op_DynamicQuantizeLinear(self, n, a, x):
+        if self._unquantized:
+            return np.asarray(x, np.float32), np.float32(1), np.uint8(0)
+        return dynamic_quantize_linear(x)
+
     def _op_MatMulInteger(self, n, a, x, y, zx=None, zy=None):
-        return integer_matmul(x, 0 if zx is None else zx, y, 0 if zy is None else zy).astype(np.int32)
+        zx = 0 if zx is None else zx
+        zy = 0 if zy is None else zy
+        if self._unquantized:
+            xf = np.asarray(x, np.float32) - np.asarray(zx, np.float32)
+            yf = np.asarray(y, np.float32) - np.asarray(zy, np.float32).reshape(-1)
+            return np.matmul(xf, yf)
+        return integer_matmul(x, zx, y, zy).astype(np.int32)
 
     # -- graph IR -----------------------------------------------------------------------------------
-    def to_graph(self, feeds: dict) -> Graph:
+    def to_graph(self, feeds: dict, *, integer: bool = False) -> Graph:
         """Run once on ``feeds`` and emit the compute ops as a :class:`hwsim.graph.Graph` (shapes from the
-        run): MatMul with an initializer (or DQ of one) -> linear, activation MatMul -> matmul,
-        LayerNormalization -> layernorm, Softmax -> softmax, Erf -> gelu, large Add/Mul -> add/mul."""
-        g = Graph(self.name)
+        run): MatMul/MatMulInteger with an initializer (or DQ of one) -> linear, activation MatMul ->
+        matmul, LayerNormalization -> layernorm, Softmax -> softmax, Erf -> gelu, full-size Add/Mul ->
+        add/mul (bias adds and scale multiplies fold into the GEMM epilogue). GEMM operands of a quantized
+        model carry a :class:`~hwsim.graph.QuantSpec` (format, granularity, scale, zero point) read from
+        the model, so the cost model prices them in the model's formats."""
+        return self.run_traced(feeds, integer=integer)[1]
 
-        def tensor(name, value):
-            if name not in g.tensors:
-                g.add_tensor(name, np.shape(value), is_weight=name in self.initializers or self._is_weight(name))
-            return name
+    def run_traced(self, feeds: dict, *, integer: bool = False) -> tuple[dict, Graph]:
+        """One execution returning (graph outputs, the graph IR of :meth:`to_graph`)."""
+        g = Graph(self.name)
+        kinds = {"MatMul": "matmul", "MatMulInteger": "matmul", "LayerNormalization": "layernorm",
+                 "Softmax": "softmax", "Erf": "gelu", "Add": "add", "Mul": "mul"}
+        recorded = []
 
         def record(node, ins, outs):
-            kind = {"MatMul": "matmul", "LayerNormalization": "layernorm", "Softmax": "softmax", "Erf": "gelu",
-                    "Add": "add", "Mul": "mul"}.get(node.op_type)
+            kind = kinds.get(node.op_type)
             if kind is None or any(v is None for v in ins[:2]) or np.ndim(outs[0]) < 2:
                 return
             if kind == "matmul" and self._is_weight(node.input[1]):
                 kind = "linear"
-            if kind in ("add", "mul") and any(self._is_weight(i) for i in node.input):
-                return  # bias adds / scale multiplies fold into the GEMM epilogue
-            names = [tensor(i, v) for i, v in zip(node.input[:2], ins[:2], strict=True)]
-            g.add_op(node.name or node.output[0], kind, names, [tensor(node.output[0], outs[0])])
+            if kind in ("add", "mul") and (any(self._is_weight(i) for i in node.input)
+                                           or any(np.size(v) < np.size(outs[0]) for v in ins[:2])):
+                return
+            recorded.append((node, kind, [np.shape(v) for v in ins[:2]], np.shape(outs[0])))
 
-        self.run(feeds, record=record)
+        env = self.run(feeds, integer=integer, record=record, keep=True)
+        for node, kind, in_shapes, out_shape in recorded:
+            names = []
+            for name, shape in zip(node.input[:2], in_shapes, strict=True):
+                if name not in g.tensors:
+                    g.add_tensor(name, shape, is_weight=self._is_weight(name),
+                                 quant=self.quant_spec(name, env) if kind in ("linear", "matmul") else None)
+                names.append(name)
+            if node.output[0] not in g.tensors:
+                g.add_tensor(node.output[0], out_shape)
+            g.add_op(node.name or node.output[0], kind, names, [node.output[0]])
         g.inputs, g.outputs = tuple(self.input_names), ()
-        return g
+        return {o: env[o] for o in self.output_names}, g
+
+    def quant_spec(self, name: str, env: dict):
+        """QuantSpec of a GEMM operand: from its DequantizeLinear producer (QDQ) or, for MatMulInteger
+        operands, from the codes' dtype, the zero point and the DynamicQuantizeLinear scale. None if float."""
+        from hwsim.graph import QuantSpec
+
+        producer = self.producer.get(name)
+        if producer is not None and producer.op_type == "DequantizeLinear":
+            codes, scale = env[producer.input[0]], np.asarray(env[producer.input[1]])
+            zp = env[producer.input[2]] if len(producer.input) > 2 and producer.input[2] else None
+            axis = _attrs(producer).get("axis", 1) % max(np.ndim(codes), 1)
+        elif np.asarray(env.get(name, 0.0)).dtype in (np.uint8, np.int8):
+            codes = env[name]
+            consumer = next(n for n in self.nodes if n.op_type == "MatMulInteger" and name in n.input[:2])
+            slot = list(consumer.input).index(name)
+            zp_name = consumer.input[slot + 2] if len(consumer.input) > slot + 2 else ""
+            zp = env[zp_name] if zp_name else None
+            scale = np.asarray(env[producer.output[1]]) if producer is not None and \
+                producer.op_type == "DynamicQuantizeLinear" else None
+            axis = np.ndim(codes) - 1
+        else:
+            return None
+        fmt = "uint8" if np.asarray(codes).dtype == np.uint8 else "int8"
+        sizes = [np.size(v) for v in (scale, zp) if v is not None]
+        per_channel = max(sizes, default=1) > 1
+        return QuantSpec(fmt, "channel" if per_channel else "tensor", axis if per_channel else None,
+                         None, None if scale is None else scale.astype(np.float32),
+                         None if zp is None else np.asarray(zp))
 
     def _is_weight(self, name: str) -> bool:
         if name in self.initializers:
@@ -405,102 +505,8 @@ def load_onnx(path):
     return model
 
 
-def check_qdq(model_path=None, *, sentences: int = 2, calib_sentences: int = 8, workdir=None) -> dict:
-    """Quantize ``model_path`` (default: paraphrase-MiniLM-L3) with onnxruntime and compare accumulators.
+def check_qdq(model_path=None, **options) -> dict:
+    """The onnxruntime check of :func:`hwsim.models.onnx_check.check_onnx` (kept under its old name)."""
+    from hwsim.models.onnx_check import check_onnx
 
-    Returns a dict with per-MatMul rows, ``accumulators_equal``, the requant-difference statistics,
-    end-to-end cosine of hwsim's integer execution vs onnxruntime's QDQ run, and a text report.
-    """
-    import tempfile
-
-    from hwsim.models import corpus, minilm
-    from hwsim.requant import quantize_multiplier, requantize
-
-    model_path = Path(model_path) if model_path is not None else vital_minilm_path()
-    load_onnx(model_path)  # a bad file fails here, with its name, before onnxruntime sees it
-    tok = minilm.Tokenizer()
-
-    def feeds(texts):
-        ids, mask = tok(texts)
-        return {"input_ids": ids, "attention_mask": mask}
-
-    calib = [feeds([s]) for s in corpus.sentences("calib", calib_sentences)]
-    ev = feeds(corpus.sentences("eval", sentences))
-    with tempfile.TemporaryDirectory(dir=workdir) as tmp:
-        qpath = quantize_with_onnxruntime(model_path, Path(tmp) / "qdq.onnx", calib)
-        qmodel = OnnxModel(qpath)
-    matmuls = [n for n in qmodel.nodes if n.op_type == "MatMul" and qmodel._dq_inputs(n)]
-    wanted = sorted({dq.input[0] for n in matmuls for dq in qmodel._dq_inputs(n)} - set(qmodel.initializers)
-                    | {n.output[0] for n in matmuls})
-    sess = _ort_session(qmodel.model, wanted)
-    ort_vals = dict(zip([o.name for o in sess.get_outputs()], sess.run(None, ev), strict=True))
-    env = dict(qmodel.initializers)
-    env.update(ort_vals)
-    rows, consumers = [], {}
-    for n in qmodel.nodes:
-        for i in n.input:
-            consumers.setdefault(i, []).append(n)
-    diff_codes = total_codes = max_diff = 0
-    for node in matmuls:
-        (a, za, sa), (b, zb, sb) = qmodel.quantized_operands(node, env)
-        acc = integer_matmul(a, za, b, zb)
-        ref = ort_matmul_integer(a, za, b, zb)
-        equal_direct = bool(np.array_equal(acc, ref.astype(np.int64)))
-        if b.dtype == np.int8:
-            # the same product with B as uint8 (B + 128, zero point + 128): onnxruntime's u8u8 kernel widens
-            # to 16 bits before multiplying and is exact; its u8s8 kernel (AVX2 without VNNI) sums pairs of
-            # products into saturating int16 (vpmaddubsw) and is not
-            ref = ort_matmul_integer(a, za, (b.astype(np.int16) + 128).astype(np.uint8),
-                                     np.asarray(zb).astype(np.int16) + 128)
-        equal = bool(np.array_equal(acc, ref.astype(np.int64)))
-        # requant: next QuantizeLinear on this MatMul's output (if it feeds one directly)
-        qn = [c for c in consumers.get(node.output[0], []) if c.op_type == "QuantizeLinear"]
-        req = ""
-        if qn and np.size(sb) == 1:
-            s_out = env[qn[0].input[1]]
-            z_out = env[qn[0].input[2]]
-            ort_codes = quantize_linear((acc.astype(np.float64) * (np.float32(sa) * np.float32(sb))).astype(
-                np.float32), s_out, z_out)
-            m, sh = quantize_multiplier(float(np.float32(sa) * np.float32(sb)) / float(s_out))
-            hw = requantize(acc, m, sh, int(z_out), out_format="uint8" if z_out.dtype == np.uint8 else "int8")
-            d = np.abs(hw - ort_codes.astype(np.int64))
-            diff_codes += int(np.count_nonzero(d))
-            total_codes += d.size
-            max_diff = max(max_diff, int(d.max()))
-            req = f"{int(np.count_nonzero(d))}/{d.size} codes differ (max {int(d.max())})"
-        rows.append({"node": node.name or node.output[0], "shape": f"{tuple(a.shape)}x{tuple(b.shape)}",
-                     "a_format": str(a.dtype), "b_format": str(b.dtype), "accumulators_equal": equal,
-                     "equal_to_u8s8_kernel": equal_direct,
-                     "max_abs_acc": int(np.abs(acc).max()), "requant_vs_ort": req})
-    # end to end: hwsim integer MatMuls inside the QDQ graph vs onnxruntime's QDQ run vs float
-    out_name = next((o.name for o in sess.get_outputs() if o.name in qmodel.output_names
-                     and len(o.shape) == 2 and "float" in o.type), qmodel.output_names[0])
-    hw = qmodel.run(ev, integer=True)[out_name]
-    ort_out = sess.run([out_name], ev)[0]
-    float_out = _ort_session(OnnxModel(model_path).model).run([out_name], ev)[0]
-
-    def cos(x, y):
-        x, y = np.asarray(x, np.float64).reshape(len(x), -1), np.asarray(y, np.float64).reshape(len(y), -1)
-        return float(np.min((x * y).sum(1) / np.linalg.norm(x, axis=1) / np.linalg.norm(y, axis=1)))
-
-    report = {"model": str(model_path.name), "output": out_name, "matmuls": rows,
-              "accumulators_equal": all(r["accumulators_equal"] for r in rows),
-              "requant_codes_differing": diff_codes, "requant_codes_total": total_codes,
-              "requant_max_code_difference": max_diff,
-              "cosine_hwsim_vs_ort_qdq": cos(hw, ort_out), "cosine_ort_qdq_vs_float": cos(ort_out, float_out),
-              "cosine_hwsim_vs_float": cos(hw, float_out)}
-    lines = [f"onnxruntime QDQ check on {model_path.name} ({sentences} sentences, {len(rows)} quantized MatMuls, "
-             f"graph optimisations disabled)"]
-    for r in rows:
-        lines.append(f"  {'OK ' if r['accumulators_equal'] else 'BAD'} {r['node'][-56:]:<56} {r['shape']:<30} "
-                     f"{r['requant_vs_ort']}")
-    lines.append(f"int32 accumulators hwsim == onnxruntime MatMulInteger (u8u8 form): {report['accumulators_equal']}; "
-                 f"onnxruntime's u8s8 kernel agrees on {sum(r['equal_to_u8s8_kernel'] for r in rows)}/{len(rows)} "
-                 f"(int16 pair saturation without VNNI)")
-    lines.append(f"requant (gemmlowp fixed-point vs onnxruntime float32 round-half-even): "
-                 f"{diff_codes}/{total_codes} codes differ, max difference {max_diff}")
-    lines.append(f"cosine: hwsim integer vs ORT QDQ {report['cosine_hwsim_vs_ort_qdq']:.6f}, "
-                 f"ORT QDQ vs float {report['cosine_ort_qdq_vs_float']:.4f}, "
-                 f"hwsim integer vs float {report['cosine_hwsim_vs_float']:.4f}")
-    report["text"] = "\n".join(lines)
-    return report
+    return check_onnx(model_path, **options)
