@@ -95,8 +95,7 @@ def _run_onnx(args) -> int:
     out = args.out or DEFAULT_OUT
     with result_set(out, command="hwsim run --onnx") as folder:
         summary = run_onnx(args.onnx, args.inputs, arch, folder, sentences=args.sentences or 4,
-                           reference=args.reference)
-        write_arch(folder, arch)
+                           reference=args.reference)  # writes arch.json with the model's PE formats
         report = build_report_if(summary, args, folder)
     emit(summary, args, out, "summary.json, summary.md, per_layer.csv, accuracy.csv, arch.json", report,
          summary["markdown"])

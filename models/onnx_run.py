@@ -137,7 +137,8 @@ def run_onnx(path, inputs=None, arch=None, out_dir=None, *, sentences: int = 4, 
         ``.npz`` (or dict) of arrays named like the model's inputs; default: ``sentences`` tokenized
         held-out sentences for text models.
     arch : ArchSpec, mapping, YAML path or None
-        Architecture for the cycle/energy model (None: the packaged default).
+        Architecture for the cycle/energy model (None: the packaged default); its PE activation/weight
+        formats are set to the model's (:func:`model_arch`).
     out_dir : path, optional
         Folder for ``summary.json``, ``summary.md``, ``per_layer.csv``, ``accuracy.csv``.
     reference : path, optional
@@ -162,7 +163,7 @@ def run_onnx(path, inputs=None, arch=None, out_dir=None, *, sentences: int = 4, 
     done = {}
     for name in track(list(steps), "onnx", unit="step"):
         done[name] = steps[name]() if name != "cycles and energy" else _simulate(done["hwsim integer"][1], arch)
-    (mine, graph), ref, ort, perf = done["hwsim integer"], done["float reference"], done["onnxruntime"], \
+    (mine, graph), ref, ort, (perf, spec) = done["hwsim integer"], done["float reference"], done["onnxruntime"], \
         done["cycles and energy"]
     rows = []
     for name in float_outputs(mine, qmodel.output_names):
@@ -175,17 +176,35 @@ def run_onnx(path, inputs=None, arch=None, out_dir=None, *, sentences: int = 4, 
     summary["wall_seconds"] = round(time.perf_counter() - start, 2)
     summary["markdown"] = onnx_markdown(summary)
     if out_dir is not None:
-        _write(out_dir, summary, graph, perf)
+        _write(out_dir, summary, graph, perf, spec)
     return summary
+
+
+def model_arch(graph, arch):
+    """``arch`` (resolved) with its PE activation/weight formats set to the model's most common GEMM pair,
+    the way a preset sets them for ``hwsim run`` (so the array multiplies the formats the model stores)."""
+    from collections import Counter
+    from dataclasses import replace
+
+    from hwsim.perf.arch import as_arch
+
+    spec = as_arch(arch)
+    pairs = Counter((graph.tensors[op.inputs[0]].quant.format, graph.tensors[op.inputs[1]].quant.format)
+                    for op in graph.ops if op.kind == "linear"
+                    and all(graph.tensors[t].quant is not None for t in op.inputs[:2]))
+    if not pairs:
+        return spec
+    (a_format, w_format), _ = pairs.most_common(1)[0]
+    return spec.with_(pe=replace(spec.pe, activation_format=a_format, weight_format=w_format))
 
 
 def _simulate(graph, arch):
     try:
         from hwsim.perf.api import simulate
-        from hwsim.perf.arch import as_arch
     except ModuleNotFoundError:
-        return None
-    return simulate(graph, as_arch(arch))
+        return None, None
+    spec = model_arch(graph, arch)
+    return simulate(graph, spec), spec
 
 
 def _summary(path, qmodel, feeds, note, rows, graph, perf) -> dict:
@@ -211,10 +230,18 @@ def _summary(path, qmodel, feeds, note, rows, graph, perf) -> dict:
     return summary
 
 
-def _write(out_dir, summary: dict, graph, perf) -> None:
+def _write(out_dir, summary: dict, graph, perf, spec) -> None:
+    """``summary.json``, ``summary.md``, ``per_layer.csv``, ``accuracy.csv`` and ``arch.json`` (the
+    architecture as simulated, PE formats included)."""
+    from dataclasses import asdict
+
     import pandas as pd
 
+    from hwsim.atomic_io import write_json_atomic
+
     out = Path(out_dir)
+    if spec is not None:
+        write_json_atomic(out / "arch.json", asdict(spec))
     frame = perf.to_frame() if perf is not None else graph.to_frame()
     write_text_atomic(out / "per_layer.csv", frame.to_csv(index=False))
     write_text_atomic(out / "accuracy.csv", pd.DataFrame(summary["accuracy"]).to_csv(index=False))
