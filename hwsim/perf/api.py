@@ -9,12 +9,16 @@ np.int64(18874368)
 
 from __future__ import annotations
 
-from hwsim.perf.arch import ArchSpec, as_arch
+import logging
+
+from hwsim.perf.arch import ArchSpec, arch_warnings, as_arch, resolved_arch
 from hwsim.perf.energy import EnergyTable, load_energy_table, op_energy
 from hwsim.perf.results import LayerResult, RunResult
 from hwsim.perf.sources import as_workload
 from hwsim.perf.timing import gemm_formats, op_counts
 from hwsim.perf.workload import GemmOp
+
+_LOG = logging.getLogger("hwsim.perf")
 
 
 def energy_table_for(arch: ArchSpec) -> EnergyTable:
@@ -56,7 +60,26 @@ def simulate(workload=None, arch=None, *, mode: str | None = None, energy_table=
     else:
         table = load_energy_table(energy_table).scaled(arch.technology_scale)
     result = RunResult(arch.name, wl.name, arch.array.dataflow, mode or arch.timing_mode, arch.array.rows,
-                       arch.array.cols, arch.clock_mhz)
+                       arch.array.cols, arch.clock_mhz, arch_resolved=resolved_arch(arch))
+    result.warnings.extend(arch_warnings(arch))
     for op in wl.ops:
-        result.layers.append(evaluate_op(op, arch, table, mode))
+        layer = evaluate_op(op, arch, table, mode)
+        result.layers.append(layer)
+        result.warnings.extend(mapping_warnings(layer, table))
+    for line in result.warnings:
+        _LOG.warning("%s", line)
     return result
+
+
+def mapping_warnings(layer: LayerResult, table: EnergyTable) -> list[str]:
+    """Warnings of one GEMM: a tile that overflows the buffers; partial sums spilled to DRAM (energy share)."""
+    c = layer.counts
+    out = []
+    if not c.mapping_fits:
+        out.append(f"op {c.name!r}: no tiling fits the buffers; the smallest tile ({c.mapping}) overflows them")
+    if c.dram_psum_writes:
+        psum_pj = (c.dram_psum_writes + c.dram_psum_reads) * c.psum_bits * table.per_bit("dram")
+        share = psum_pj / layer.energy.total if layer.energy.total else 0.0
+        out.append(f"op {c.name!r}: partial sums spill to DRAM ({c.mapping or 'fold model'}); "
+                   f"{100 * share:.1f} % of the op's energy")
+    return out

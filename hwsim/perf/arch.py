@@ -20,7 +20,10 @@ Schema (every section except ``array`` and ``pe`` is optional; defaults shown)::
     layernorm: {lanes: 16, latency: 16, passes: 2, arithmetic: integer, newton_iterations: 5,
                 div_latency: 24, dividers: 1}
     vector:   {lanes: 16, latency: 4, format: float32, ops_per_cycle: 16}
-    timing:   {mode: pipelined}                          # pipelined | scalesim | tile (ws only)
+    timing:   {mode: pipelined, mapper: search, objective: latency}
+              # mode: pipelined | scalesim | tile (ws only); mapper (pipelined only): search (tiles x
+              # loop orders, hwsim.perf.mapper) | folds (no DRAM tiling: each operand resident whole or
+              # refetched per fold); objective: latency | energy | edp
     energy:   {table: default, technology_scale: 1.0}    # table: "default" or a YAML path
 
 Problems are collected with their dotted key paths (``arch.array.rows: expected a positive integer,
@@ -49,7 +52,7 @@ MiniLM-L6 rows need 4, and :class:`hwsim.layernorm.IntNormSpec`'s 12 is a loose 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from hwsim.errors import short_repr
@@ -60,6 +63,8 @@ from hwsim.requant import REQUANT_LATENCY
 
 DATAFLOWS = ("ws", "os", "is")
 TIMING_MODES = ("pipelined", "scalesim", "tile")
+MAPPERS = ("search", "folds")
+MAPPER_OBJECTIVES = ("latency", "energy", "edp")
 OPERANDS = ("ifmap", "weight", "ofmap")
 #: (activation, weight) multiplier format pairs of the default PE: rtl/multi_pe.py's modes (int8, 2 x int4,
 #: e4m3, 2 x fp4) plus the mixed pairs the quantization presets use (W4A8 int4/dint4, GPTQ/AWQ/GGUF uint4,
@@ -198,6 +203,8 @@ class ArchSpec:
     layernorm: LayerNormConfig = field(default_factory=LayerNormConfig)
     vector: VectorConfig = field(default_factory=VectorConfig)
     timing_mode: str = "pipelined"
+    mapper: str = "search"
+    mapper_objective: str = "latency"
     energy_table: str = "default"
     technology_scale: float = 1.0
     source: str = "<dict>"
@@ -336,11 +343,13 @@ def arch_from_dict(data: dict, *, source: str = "<dict>", base_dir: Path | None 
                           ops_per_cycle=ck.number(sec, "ops_per_cycle", "arch.vector", lanes, minimum=0.0,
                                                   strict=True, maximum=_MAX_RATE))
 
-    sec = ck.mapping(top.get("timing"), "arch.timing", ("mode",))
+    sec = ck.mapping(top.get("timing"), "arch.timing", ("mode", "mapper", "objective"))
     mode = ck.choice(sec, "mode", "arch.timing", TIMING_MODES, "pipelined")
     if mode == "tile" and array.dataflow != "ws":
         ck.add("arch.timing.mode", f"'tile' is the RTL weight-stationary tile's schedule; it needs dataflow ws, "
                                    f"not {array.dataflow!r}")
+    mapper = ck.choice(sec, "mapper", "arch.timing", MAPPERS, "search")
+    objective = ck.choice(sec, "objective", "arch.timing", MAPPER_OBJECTIVES, "latency")
     sec = ck.mapping(top.get("energy"), "arch.energy", ("table", "technology_scale"))
     table = ck.string(sec, "table", "arch.energy", "default")
     if table != "default" and base_dir is not None and not Path(table).is_absolute():
@@ -351,7 +360,33 @@ def arch_from_dict(data: dict, *, source: str = "<dict>", base_dir: Path | None 
     ck.raise_if_any()
     return ArchSpec(name=name, array=array, pe=pe, clock_mhz=clock, buffers=buffers, dram=dram,
                     requant=requant, layernorm=layernorm, vector=vector, timing_mode=mode,
+                    mapper=mapper, mapper_objective=objective,
                     energy_table=table, technology_scale=scale, source=source)
+
+
+def resolved_arch(arch: ArchSpec) -> dict:
+    """Every field of ``arch`` with its defaults filled in, as plain data (saved in ``summary.json``)."""
+    return asdict(arch)
+
+
+#: a unit narrower than ``1 / NARROW_UNIT_RATIO`` of the array columns feeding it is warned about
+NARROW_UNIT_RATIO = 4
+
+
+def arch_warnings(arch: ArchSpec) -> list[str]:
+    """One line per unit far narrower than the array feeding it (``lanes * 4 < array cols``).
+
+    The array emits up to ``cols`` results per cycle; requant, norm and vector units with far fewer
+    lanes turn element-wise work (softmax over a long KV, SwiGLU) into the bottleneck.
+    """
+    cols = arch.array.cols
+    out = []
+    for unit, lanes in (("requant", arch.requant.lanes), ("layernorm", arch.layernorm.lanes),
+                        ("vector", arch.vector.lanes)):
+        if lanes * NARROW_UNIT_RATIO < cols:
+            out.append(f"arch.{unit}.lanes = {lanes} is {cols / lanes:g}x narrower than the {cols} array columns "
+                       f"feeding it; its ops may dominate the latency (set arch.{unit}.lanes)")
+    return out
 
 
 def load_arch(path) -> ArchSpec:

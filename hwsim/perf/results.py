@@ -22,7 +22,7 @@ _COUNT_COLUMNS = ("m", "k", "n", "count", "macs", "elements", "row_folds", "col_
                   "dram_weight_reads", "dram_ofmap_writes", "dram_psum_writes", "dram_psum_reads",
                   "requant_elements", "norm_elements", "norm_adds", "norm_mults", "norm_shifts", "norm_divides",
                   "norm_requants", "vector_adds", "vector_mults", "quant_adds", "quant_mults", "epilogue_adds",
-                  "epilogue_mults")
+                  "epilogue_mults", "mapping")
 
 
 @dataclass
@@ -84,6 +84,12 @@ class RunResult:
     cols: int
     clock_mhz: float
     layers: list[LayerResult] = field(default_factory=list)
+    #: the architecture with every default filled in (:func:`hwsim.perf.arch.resolved_arch`)
+    arch_resolved: dict = field(default_factory=dict)
+    #: model warnings: narrow units, partial-sum spills, tiles that overflow the buffers
+    warnings: list[str] = field(default_factory=list)
+    #: workload-specific metrics (LLM phases: tokens/s, J/token, TTFT, roofline), added by the caller
+    extra: dict = field(default_factory=dict)
 
     def to_frame(self):
         import pandas as pd
@@ -116,7 +122,10 @@ class RunResult:
             "tops_per_w": 2 * macs / e_pj if e_pj else 0.0,
             "power_w": e_pj * 1e-12 / (latency_us * 1e-6) if cycles else 0.0,
             "energy_breakdown_pj": {k: v for k, v in asdict(energy).items()},
+            "warnings": list(self.warnings),
+            "arch_resolved": self.arch_resolved,
         }
+        out.update(self.extra)
         return out
 
     def summary_text(self) -> str:

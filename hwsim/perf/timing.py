@@ -46,7 +46,11 @@ out); the cocotb tile bench measures exactly this count.
 
 DRAM traffic and stalls
 -----------------------
-The fold loops run column folds outside, row folds inside. An input operand whose missing
+``pipelined`` timing with ``timing.mapper: search`` (the default) tiles each GEMM for the buffers
+and picks a loop order (:mod:`hwsim.perf.mapper`); its SRAM/DRAM counts and array cycles replace
+the fold model's below, and the stall/total rule at the end of this section is shared. The fold
+model (``scalesim`` mode, and ``pipelined`` with ``mapper: folds``) does no DRAM tiling: the fold
+loops run column folds outside, row folds inside. An input operand whose missing
 dimension is the *outer* loop must stay resident whole between outer iterations; if its missing
 dimension is the *inner* loop only its outer block (``R`` or ``C`` wide) must stay. If that
 working set fits the operand's buffer (half of it when double buffered) the operand is read from
@@ -87,7 +91,7 @@ from dataclasses import dataclass
 
 from hwsim.latency import ws_tile_cycles
 from hwsim.layernorm import IntNormSpec, norm_op_counts
-from hwsim.perf.arch import ArchSpec
+from hwsim.perf.arch import OPERANDS, ArchSpec
 from hwsim.perf.epilogue import side_cycles, side_work
 from hwsim.perf.format_info import format_info, weight_storage_bits
 from hwsim.perf.workload import MEMORY_KINDS, NORM_RECIPES, VECTOR_RECIPES, GemmOp, MemoryOp, NormOp, VectorOp
@@ -104,7 +108,7 @@ MISSING_DIM = {"ifmap": "N", "weight": "M", "ofmap": "K"}
 INT_NORM_PASSES = {"layernorm": 3, "rmsnorm": 2}
 
 
-def _cdiv(a: int, b: int) -> int:
+def cdiv(a: int, b: int) -> int:
     return -(-a // b)
 
 
@@ -142,7 +146,7 @@ def map_gemm(m: int, k: int, n: int, rows: int, cols: int, dataflow: str) -> Fol
     dims = {"M": m, "K": k, "N": n}
     r, c, t, _ = DATAFLOW_ROLES[dataflow]
     sr, sc = dims[r], dims[c]
-    return FoldMapping(rows, cols, dataflow, sr, sc, dims[t], _cdiv(sr, rows), _cdiv(sc, cols))
+    return FoldMapping(rows, cols, dataflow, sr, sc, dims[t], cdiv(sr, rows), cdiv(sc, cols))
 
 
 def compute_cycles(fm: FoldMapping, mode: str) -> int:
@@ -233,6 +237,8 @@ class OpCounts:
     epilogue_adds: int = 0
     epilogue_mults: int = 0
     sram_psum_writes: int = 0
+    mapping: str = ""
+    mapping_fits: bool = True
     ifmap_bits: float = 8
     weight_bits: float = 8
     psum_bits: float = 32
@@ -333,7 +339,11 @@ def _format_labels(op: GemmOp, a: str, w: str, out: str) -> dict[str, str]:
 
 
 def gemm_counts(arch: ArchSpec, op: GemmOp, mode: str | None = None) -> OpCounts:
-    """Counts and cycles of one GEMM op (``op.count`` repetitions) on ``arch``, at the op's own formats."""
+    """Counts and cycles of one GEMM op (``op.count`` repetitions) on ``arch``, at the op's own formats.
+
+    ``scalesim``/``tile`` modes and ``pipelined`` with ``mapper: folds`` use the fold model above;
+    ``pipelined`` with ``mapper: search`` (the default) the tiling mapper of :mod:`hwsim.perf.mapper`.
+    """
     mode = mode or arch.timing_mode
     a_name, w_name = gemm_formats(arch, op)
     out_name = gemm_out_format(arch, op)
@@ -344,20 +354,55 @@ def gemm_counts(arch: ArchSpec, op: GemmOp, mode: str | None = None) -> OpCounts
                  ifmap_bits=a.storage_bits, weight_bits=weight_storage_bits(w_name, op.group_size),
                  psum_bits=arch.pe.accumulator_bits, out_bits=o.storage_bits,
                  **_format_labels(op, a_name, w_name, out_name))
-    c.compute_cycles = compute_cycles(fm, mode)
     c.mapping_efficiency = scalesim_utilizations(fm)[0]
-    for key, words in sram_words(fm, op.m, op.k, op.n, mode).items():
-        setattr(c, f"sram_{key}", words)
-    c.sram_psum_writes = op.m * op.n * (fm.folds_of("K") - 1)
-    _dram_traffic(arch, fm, op, c)
+    if mode == "pipelined" and arch.mapper == "search":
+        _mapped_counts(arch, op, c)
+    else:
+        c.compute_cycles = compute_cycles(fm, mode)
+        for key, words in sram_words(fm, op.m, op.k, op.n, mode).items():
+            setattr(c, f"sram_{key}", words)
+        c.sram_psum_writes = op.m * op.n * (fm.folds_of("K") - 1)
+        _dram_traffic(arch, fm, op, c)
     work = side_work(op)
     for key, value in vars(work).items():
         setattr(c, key, value)
     requant_extra = side_cycles(arch, work, c.compute_cycles)
     first = (min(op.k, fm.rows) * min(op.n, fm.cols) * c.weight_bits
-             + min(op.m, fm.rows) * min(op.k, fm.rows) * c.ifmap_bits) / 8
+             + min(op.m, fm.rows) * min(op.k, fm.rows) * c.ifmap_bits) / 8  # the first fold's operands
     _finish_cycles(arch, c, first, requant_extra)
     return _repeat(c, op.count)
+
+
+def mapper_problem(arch: ArchSpec, op: GemmOp, c: OpCounts):
+    """The :class:`hwsim.perf.mapper.MapperProblem` of one GEMM on ``arch`` (operand widths from ``c``)."""
+    from hwsim.perf.energy import load_energy_table
+    from hwsim.perf.mapper import MapperProblem
+
+    bufs = arch.buffers
+    table = load_energy_table(arch.energy_table)
+    return MapperProblem(
+        m=op.m, k=op.k, n=op.n, a_bits=c.ifmap_bits, b_bits=c.weight_bits, acc_bits=c.psum_bits,
+        out_bits=c.out_bits, rows=arch.array.rows, cols=arch.array.cols, dataflow=arch.array.dataflow,
+        capacity_bits=tuple(bufs.of(x).size_bits for x in OPERANDS), unified=bufs.unified,
+        double_buffered=bufs.double_buffered, dram_bytes_per_cycle=arch.dram.bandwidth_bytes_per_cycle,
+        sram_words_per_cycle=tuple(bufs.of(x).bandwidth_words_per_cycle for x in OPERANDS),
+        sram_pj_per_bit=table.per_bit("sram"), dram_pj_per_bit=table.per_bit("dram"),
+        objective=arch.mapper_objective)
+
+
+def _mapped_counts(arch: ArchSpec, op: GemmOp, c: OpCounts) -> None:
+    """Fill ``c`` from the mapper's best mapping."""
+    from hwsim.perf.mapper import best_mapping
+
+    mp = best_mapping(mapper_problem(arch, op, c))
+    c.mapping = mp.describe()
+    c.mapping_fits = mp.fits
+    c.compute_cycles = mp.compute_cycles
+    for key in ("sram_ifmap_reads", "sram_weight_reads", "sram_ofmap_writes", "sram_ofmap_reads",
+                "dram_ifmap_reads", "dram_weight_reads", "dram_ofmap_writes", "dram_psum_writes",
+                "dram_psum_reads"):
+        setattr(c, key, getattr(mp, key))
+    c.sram_psum_writes = mp.sram_ofmap_reads
 
 
 def _repeat(c: OpCounts, count: int) -> OpCounts:
@@ -388,9 +433,9 @@ def int_norm_cycles(rows: int, cols: int, kind: str, unit) -> int:
     spec = IntNormSpec(lanes=unit.lanes, div_latency=unit.div_latency, newton_iterations=unit.newton_iterations,
                        pipeline=unit.latency)
     # interval = max(stream, divides * div_latency / dividers), kept as a fraction over `dividers`
-    interval_num = max(INT_NORM_PASSES[kind] * _cdiv(cols, unit.lanes) * unit.dividers,
+    interval_num = max(INT_NORM_PASSES[kind] * cdiv(cols, unit.lanes) * unit.dividers,
                        divides * unit.div_latency)
-    return spec.latency(cols, kind) + _cdiv((rows - 1) * interval_num, unit.dividers)
+    return spec.latency(cols, kind) + cdiv((rows - 1) * interval_num, unit.dividers)
 
 
 def norm_counts(arch: ArchSpec, op: NormOp) -> OpCounts:
@@ -413,7 +458,7 @@ def norm_counts(arch: ArchSpec, op: NormOp) -> OpCounts:
         c.compute_cycles = int_norm_cycles(op.rows, op.cols, op.kind, unit)
         passes = INT_NORM_PASSES[op.kind]
     else:
-        c.compute_cycles = unit.passes * op.rows * _cdiv(op.cols, unit.lanes) + unit.latency
+        c.compute_cycles = unit.passes * op.rows * cdiv(op.cols, unit.lanes) + unit.latency
         passes = unit.passes
     _resident_traffic(arch, c, c.elements, a.storage_bits, c.elements * passes)
     _finish_cycles(arch, c, 0.0, 0)
@@ -455,7 +500,7 @@ def memory_counts(arch: ArchSpec, op: MemoryOp) -> OpCounts:
     bits = op.bits or default_bits
     c = OpCounts(name=op.name, kind=op.kind, count=op.count, elements=op.elements, ifmap_bits=bits,
                  out_bits=bits, psum_bits=arch.pe.accumulator_bits)
-    c.compute_cycles = _cdiv(op.elements, arch.vector.lanes) + arch.vector.latency
+    c.compute_cycles = cdiv(op.elements, arch.vector.lanes) + arch.vector.latency
     if op.kind == "kv_write":
         c.sram_ifmap_reads = op.elements
         c.dram_ofmap_writes = op.elements

@@ -63,13 +63,15 @@ def test_bandwidth_stalls_and_double_buffering():
     assert sram_bound.layers[0].counts.total_cycles >= sram_bound.layers[0].counts.sram_ifmap_reads
 
 
-def test_tiling_refetches_when_operand_does_not_fit():
+def test_fold_model_refetches_when_operand_does_not_fit():
+    """``mapper: folds``: no DRAM tiling, an operand is resident whole or refetched per fold."""
     op = [GemmOp(name="g", m=512, k=512, n=256)]
-    big = simulate(op, _arch(buffers={"ifmap": {"size_kib": 1024}})).layers[0].counts
-    small = simulate(op, _arch(buffers={"ifmap": {"size_kib": 16}})).layers[0].counts
+    folds = {"timing": {"mapper": "folds"}}
+    big = simulate(op, _arch(buffers={"ifmap": {"size_kib": 1024}}, **folds)).layers[0].counts
+    small = simulate(op, _arch(buffers={"ifmap": {"size_kib": 16}}, **folds)).layers[0].counts
     assert big.dram_ifmap_reads == 512 * 512
     assert small.dram_ifmap_reads == 512 * 512 * (256 // 16)  # once per column fold
-    tiny_ofmap = simulate(op, _arch(buffers={"ofmap": {"size_kib": 4}})).layers[0].counts
+    tiny_ofmap = simulate(op, _arch(buffers={"ofmap": {"size_kib": 4}}, **folds)).layers[0].counts
     assert tiny_ofmap.dram_psum_writes == 512 * 256 * (512 // 16 - 1)
 
 
@@ -93,7 +95,7 @@ def test_layer_energy_recomputed_by_hand():
     """Energy of one GEMM from its access counts (to_frame) and the raw YAML table numbers."""
     t = yaml.safe_load(TABLE_PATH.read_text())["components"]
     arch = _arch(pe={"weight_format": "int4", "activation_format": "int8", "accumulator_bits": 24},
-                 buffers={"ofmap": {"size_kib": 2}}, requant={"multiplier_bits": 16})
+                 buffers={"ofmap": {"size_kib": 2}}, requant={"multiplier_bits": 16}, timing={"mapper": "folds"})
     row = simulate([GemmOp(name="g", m=96, k=200, n=72)], arch).to_frame().iloc[0]
     macs = 96 * 200 * 72
     assert row["macs"] == macs
