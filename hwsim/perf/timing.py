@@ -486,7 +486,7 @@ def requant_counts(arch: ArchSpec, op: VectorOp) -> OpCounts:
     a = format_info(arch.pe.activation_format)
     c = OpCounts(name=op.name, kind=op.kind, count=op.count, elements=op.elements,
                  ifmap_bits=arch.pe.accumulator_bits, out_bits=a.storage_bits, psum_bits=arch.pe.accumulator_bits)
-    c.compute_cycles = _cdiv(op.elements, arch.requant.lanes) + arch.requant.latency
+    c.compute_cycles = cdiv(op.elements, arch.requant.lanes) + arch.requant.latency
     c.requant_elements = op.elements
     _resident_traffic(arch, c, op.elements, a.storage_bits, op.elements)
     _finish_cycles(arch, c, 0.0, 0)
