@@ -123,7 +123,7 @@ class RunResult:
             "power_w": e_pj * 1e-12 / (latency_us * 1e-6) if cycles else 0.0,
             "energy_breakdown_pj": {k: v for k, v in asdict(energy).items()},
             "warnings": list(self.warnings),
-            "arch_resolved": self.arch_resolved,
+            "architecture": self.arch_resolved,
         }
         out.update(self.extra)
         return out

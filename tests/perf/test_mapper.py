@@ -143,7 +143,7 @@ def test_spills_only_when_unavoidable_and_then_warned():
 def test_resolved_arch_and_narrow_unit_warning_in_summary():
     arch = _arch(128, 128, vector={"lanes": 16})
     s = simulate([GemmOp(name="g", m=64, k=64, n=64)], arch).summary()
-    assert s["arch_resolved"]["vector"]["lanes"] == 16 and s["arch_resolved"]["layernorm"]["lanes"] == 16
-    assert s["arch_resolved"]["timing_mode"] == "pipelined" and s["arch_resolved"]["mapper"] == "search"
+    assert s["architecture"]["vector"]["lanes"] == 16 and s["architecture"]["layernorm"]["lanes"] == 16
+    assert s["architecture"]["timing_mode"] == "pipelined" and s["architecture"]["mapper"] == "search"
     assert any("arch.vector.lanes = 16 is 8x narrower" in w for w in s["warnings"])
     assert not any("requant" in w for w in s["warnings"])  # requant.lanes = 128 here
