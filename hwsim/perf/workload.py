@@ -7,6 +7,8 @@ YAML schema::
     ops:
       - {name: q_proj, type: gemm, m: 128, k: 384, n: 384, count: 6}
       - {name: scores, type: gemm, m: 128, k: 32, n: 128, count: 72, b_is_activation: true}
+      - {name: ffn1, type: gemm, m: 128, k: 384, n: 1536, a_format: int8, w_format: int4, group_size: 128,
+         out_format: int8}                                   # optional per-op formats (gemm and conv)
       - {name: conv1, type: conv, in_h: 224, in_w: 224, in_channels: 3, out_channels: 64,
          kernel: 7, stride: 2, padding: 3, dilation: 1, groups: 1, batch: 1}
       - {name: ln1, type: layernorm, rows: 128, cols: 384}       # or rmsnorm
@@ -42,6 +44,7 @@ from pathlib import Path
 from hwsim.errors import short_repr
 from hwsim.limits import budget
 from hwsim.perf.config_checks import Checker
+from hwsim.perf.format_info import known_format
 
 _DIM = budget("DIM")
 _MAX_TOTAL = 1 << 60
@@ -195,10 +198,31 @@ def _pair(v):
     return int(v), int(v)
 
 
+#: Optional per-op formats of gemm/conv entries (empty: the architecture's PE formats).
+_FORMAT_KEYS = ("a_format", "w_format", "group_size", "out_format")
+
+
+def _op_formats(ck: Checker, sec: dict, path: str) -> dict:
+    """GemmOp format fields from a gemm/conv entry: registry names, group size along K (0 = none)."""
+    out = {}
+    for key, field in (("a_format", "a_format"), ("w_format", "b_format"), ("out_format", "out_format")):
+        if key in sec:
+            value = sec[key]
+            if not (isinstance(value, str) and known_format(value)):
+                ck.add(f"{path}.{key}", f"expected a registry format name such as 'int8' or 'float8_e4m3fn', "
+                                        f"not {short_repr(value)}")
+            else:
+                out[field] = value
+    if "group_size" in sec:
+        out["group_size"] = ck.integer(sec, "group_size", path, maximum=_DIM)
+        out["b_granularity"] = "group"
+    return out
+
+
 _OP_KEYS = {
-    "gemm": ("name", "type", "m", "k", "n", "count", "b_is_activation"),
+    "gemm": ("name", "type", "m", "k", "n", "count", "b_is_activation") + _FORMAT_KEYS,
     "conv": ("name", "type", "in_h", "in_w", "in_channels", "out_channels", "kernel", "stride", "padding",
-             "dilation", "groups", "batch", "count"),
+             "dilation", "groups", "batch", "count") + _FORMAT_KEYS,
     "layernorm": ("name", "type", "rows", "cols", "count"),
     "rmsnorm": ("name", "type", "rows", "cols", "count"),
     "softmax": ("name", "type", "rows", "cols", "elements", "count"),
@@ -230,7 +254,8 @@ def _parse_op(ck: Checker, raw, path: str):
     if kind == "gemm":
         b_act = ck.boolean(sec, "b_is_activation", path, False)
         return GemmOp(name=name, m=ck.integer(sec, "m", path), k=ck.integer(sec, "k", path),
-                      n=ck.integer(sec, "n", path), count=count, b_is_activation=b_act)
+                      n=ck.integer(sec, "n", path), count=count, b_is_activation=b_act,
+                      **_op_formats(ck, sec, path))
     if kind == "conv":
         ints = {k: ck.integer(sec, k, path) for k in ("in_h", "in_w", "in_channels", "out_channels")}
         ints["groups"] = ck.integer(sec, "groups", path, 1)
@@ -247,7 +272,8 @@ def _parse_op(ck: Checker, raw, path: str):
         except ValueError as exc:
             ck.add(path, str(exc))
             return None
-        return GemmOp(name=op.name, m=op.m, k=op.k, n=op.n, count=op.count * count, kind="conv")
+        return GemmOp(name=op.name, m=op.m, k=op.k, n=op.n, count=op.count * count, kind="conv",
+                      **_op_formats(ck, sec, path))
     if kind in ("layernorm", "rmsnorm"):
         return NormOp(name=name, kind=kind, rows=ck.integer(sec, "rows", path),
                       cols=ck.integer(sec, "cols", path), count=count)

@@ -163,3 +163,21 @@ def test_vector_unit_kinds_and_embedding_rows():
     assert (rows["rope"]["vector_adds"], rows["rope"]["vector_mults"]) == (256, 512)
     assert rows["requant"]["requant_elements"] == 256 and rows["requant"]["vector_adds"] == 0
     assert rows["pool"]["vector_adds"] == 256  # one add per input element
+
+
+def test_workload_yaml_gemms_carry_their_formats():
+    from hwsim.perf.workload import workload_from_dict
+
+    wl = workload_from_dict({"ops": [
+        {"name": "ffn", "type": "gemm", "m": M, "k": K, "n": N, "a_format": "int8", "w_format": "int4",
+         "group_size": 128, "out_format": "int8"},
+        {"name": "plain", "type": "gemm", "m": M, "k": K, "n": N}]})
+    yaml_rows = _rows(simulate(wl, None))
+    graph_rows = _rows(simulate(_mixed_graph(), None))
+    for key in ("w_format", "total_cycles", "energy_total_pj", "epilogue_mults", "dram_weight_bytes"):
+        assert yaml_rows["ffn"][key] == graph_rows["fc_w4"][key], key
+    assert yaml_rows["plain"]["w_format"] == "int8"
+    with pytest.raises(ConfigError) as err:
+        workload_from_dict({"ops": [{"name": "g", "type": "gemm", "m": 1, "k": 1, "n": 1, "w_format": "int99x",
+                                     "group_size": 0}]})
+    assert [p.split(":")[0] for p in err.value.problems] == ["workload.ops[0].w_format", "workload.ops[0].group_size"]
