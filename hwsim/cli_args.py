@@ -18,6 +18,13 @@ def positive_int(text: str) -> int:
     return value
 
 
+def nonnegative_int(text: str) -> int:
+    """``argparse`` type: an integer from 0 to the ``DIM`` size budget."""
+    if text.strip() in ("0", "+0", "-0"):
+        return 0
+    return positive_int(text)
+
+
 def nonempty_list(text: str) -> str:
     """``argparse`` type: a comma-separated list with at least one non-blank item (returned unchanged)."""
     if not any(item.strip() for item in text.split(",")):

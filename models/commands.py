@@ -6,7 +6,7 @@ import json
 import sys
 from pathlib import Path
 
-from hwsim.cli_args import nonempty_list, positive_int
+from hwsim.cli_args import nonempty_list, nonnegative_int, positive_int
 from hwsim.result_set import result_set
 
 DEFAULT_OUT = "hwsim_out/run"
@@ -109,14 +109,19 @@ def _run_workload(args) -> int:
                                                                args.onnx, args.inputs, args.reference)):
         raise ValueError("--model/--formats/--sentences/--layers/--onnx select a model run; drop them with "
                          f"--workload, not {args.workload!r}")
+    llm = {k: v for k, v in (("phase", args.phase), ("seq_len", args.seq_len), ("kv_len", args.kv_len),
+                             ("batch", args.batch), ("kv_format", args.kv_format)) if v is not None}
+    if llm and not args.workload.startswith("llm:"):
+        raise ValueError(f"--phase/--seq-len/--kv-len/--batch/--kv-format apply to --workload llm:NAME runs only, "
+                         f"not {args.workload!r}")
     if not args.out:
-        result = run_workload(args.arch, args.workload, None, mode=args.mode)
+        result = run_workload(args.arch, args.workload, None, mode=args.mode, llm=llm)
         print(json.dumps(result.summary(), indent=1, default=_jsonable) if args.json else result.summary_text())
         return 0
     from hwsim.perf.arch import as_arch
 
     with result_set(args.out, command="hwsim run --workload") as folder:
-        result = run_workload(args.arch, args.workload, folder, mode=args.mode)
+        result = run_workload(args.arch, args.workload, folder, mode=args.mode, llm=llm)
         write_arch(folder, as_arch(args.arch))
         report = build_report_if(result.summary(), args, folder)
     emit(result.summary(), args, args.out, "per_op.csv, per_op.json, summary.json, arch.json", report,
@@ -157,7 +162,15 @@ def _register_run(subparsers) -> None:
     r.add_argument("--sentences", type=positive_int, default=None,
                    help="held-out sentences (MiniLM, default 4) / 48-token text chunks (SmolLM2, default 1)")
     r.add_argument("--layers", type=positive_int, default=None, help="truncate the model to this many layers")
-    r.add_argument("--workload", help="workload YAML or SCALE-Sim topology CSV: performance model only")
+    r.add_argument("--workload", help="workload YAML, SCALE-Sim topology CSV, or llm:NAME / llm:config.json "
+                                      "(a built-in LLM or a Hugging Face config): performance model only")
+    llm = r.add_argument_group("LLM workloads (--workload llm:...)")
+    llm.add_argument("--phase", choices=("prefill", "decode"), default=None, help="step to simulate (default prefill)")
+    llm.add_argument("--seq-len", type=positive_int, default=None, help="prompt tokens of prefill (default 2048)")
+    llm.add_argument("--kv-len", type=nonnegative_int, default=None,
+                     help="tokens already in the KV cache at decode (default 2048)")
+    llm.add_argument("--batch", type=positive_int, default=None, help="sequences per step (default 1)")
+    llm.add_argument("--kv-format", default=None, help="KV-cache number format (default: the PE activation format)")
     r.add_argument("--mode", choices=("pipelined", "scalesim"), help="timing mode override (--workload runs)")
     r.add_argument("--out", default=None, help=f"output folder (default for model runs: {DEFAULT_OUT})")
     r.add_argument("--onnx", metavar="MODEL.onnx",

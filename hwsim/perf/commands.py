@@ -14,15 +14,23 @@ from hwsim.result_set import result_set
 LOG = logging.getLogger(__name__)
 
 
-def run_workload(arch=None, workload=None, out_dir=None, *, mode: str | None = None):
+def run_workload(arch=None, workload=None, out_dir=None, *, mode: str | None = None, llm: dict | None = None):
     """Simulate ``workload`` on ``arch`` (paths, objects or ``None`` for the packaged defaults).
 
-    Writes ``per_op.csv``, ``per_op.json`` and ``summary.json`` into ``out_dir`` when given and
-    returns the :class:`~hwsim.perf.results.RunResult`. This is the workload path of ``hwsim run``.
+    ``workload`` ``"llm:NAME"`` (a built-in LLM or a ``config.json`` path) runs
+    :func:`hwsim.llm.api.simulate_llm` with the ``llm`` options (``phase``, ``seq_len``, ``kv_len``,
+    ``batch``, ``kv_format``). Writes ``per_op.csv``, ``per_op.json`` and ``summary.json`` into
+    ``out_dir`` when given and returns the :class:`~hwsim.perf.results.RunResult`. This is the
+    workload path of ``hwsim run``.
     """
     from hwsim.perf.api import simulate
 
-    result = simulate(workload, arch, mode=mode)
+    if isinstance(workload, str) and workload.startswith("llm:"):
+        from hwsim.llm.api import simulate_llm
+
+        result = simulate_llm(workload[len("llm:"):], arch, mode=mode, **(llm or {}))
+    else:
+        result = simulate(workload, arch, mode=mode)
     if out_dir is not None:
         with result_set(out_dir, command="hwsim run --workload") as folder:
             result.write(folder)

@@ -90,6 +90,8 @@ class RunResult:
     warnings: list[str] = field(default_factory=list)
     #: workload-specific metrics (LLM phases: tokens/s, J/token, TTFT, roofline), added by the caller
     extra: dict = field(default_factory=dict)
+    #: lines appended to :meth:`summary_text` by the caller that added ``extra``
+    extra_text: str = ""
 
     def to_frame(self):
         import pandas as pd
@@ -145,6 +147,8 @@ class RunResult:
         total = s["energy_total_pj"] or 1.0
         for key, val in s["energy_breakdown_pj"].items():
             lines.append(f"    {key:<12} {val * 1e-6:>12,.3f}  {100 * val / total:5.1f} %")
+        if self.extra_text:
+            lines.append(self.extra_text)
         return "\n".join(lines)
 
     def write(self, out_dir) -> dict[str, Path]:
