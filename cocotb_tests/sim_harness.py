@@ -194,17 +194,50 @@ def _runner():
     return TopPortsVerilator()
 
 
+def streams_verilog(members: dict) -> tuple[str, dict]:
+    """Verilog of a stream bank and its JSON description: members with *independent* handshakes.
+
+    Unlike :func:`bank_verilog` (one shared handshake), every member (name -> stream component) keeps
+    its own ports on the generated top ``dut``: ``<name>__i__payload``, ``<name>__i__valid``,
+    ``<name>__i__ready``, ``<name>__o__payload``, ``<name>__o__valid``, ``<name>__o__ready``, so members
+    with different timing (e.g. tiles of different shapes) run side by side in one simulation, each
+    driven by its own coroutine.  Each member is converted once as its own module.
+    """
+    from hwsim.rtl.generate import to_verilog
+
+    texts, ports, body, described = [], ["input clk", "input rst"], [], []
+    for name, component in members.items():
+        module = f"m_{name}"
+        texts.append(to_verilog(component, module))
+        in_w, out_w = Shape.cast(component.in_layout).width, Shape.cast(component.out_layout).width
+        ports += [f"input [{in_w - 1}:0] {name}__i__payload", f"input {name}__i__valid", f"output {name}__i__ready",
+                  f"output [{out_w - 1}:0] {name}__o__payload", f"output {name}__o__valid",
+                  f"input {name}__o__ready"]
+        body.append(f"  {module} u_{name} (.clk(clk), .rst(rst), .i__valid({name}__i__valid), "
+                    f".o__ready({name}__o__ready), .i__payload({name}__i__payload), .i__ready({name}__i__ready), "
+                    f".o__payload({name}__o__payload), .o__valid({name}__o__valid));")
+        described.append({"name": name, "in_fields": _fields(component.in_layout), "in_width": in_w,
+                          "out_fields": _fields(component.out_layout), "out_width": out_w,
+                          "latency": component.latency})
+    top = f"module {TOPLEVEL}(" + ",\n  ".join(ports) + ");\n" + "\n".join(body) + "\nendmodule\n"
+    return "\n".join(texts) + "\n" + top, {"members": described}
+
+
 def build(name: str, members: dict, lanes: int) -> Path:
     """Build the bank of ``members`` x ``lanes`` (see :func:`bank_verilog`) in ``sim_build/<name>``.
 
     Writes ``bank.json`` (member offsets and payload fields) next to the simulator for the cocotb side.
     """
+    return build_verilog(name, *bank_verilog(members, lanes))
 
+
+def build_verilog(name: str, verilog: str, description: dict) -> Path:
+    """Build ``verilog`` (top module ``dut``) in ``sim_build/<name>``, reusing an identical earlier build;
+    write ``description`` as ``bank.json`` next to the simulator."""
     verilator_env()
     waves = waves_enabled()
     build_dir = BUILD_ROOT / (name + ("-waves" if waves else ""))
     build_dir.mkdir(parents=True, exist_ok=True)
-    verilog, description = bank_verilog(members, lanes)
     digest = _digest(verilog, waves)
     stamp = build_dir / "hwsim_build.sha256"
     started = time.perf_counter()

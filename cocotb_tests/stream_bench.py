@@ -115,6 +115,7 @@ class StreamRun:
     protocol_errors: list[str] = field(default_factory=list)
     idle_cycles: int = 0
     stall_cycles: int = 0
+    first_input_cycle: int | None = None
 
 
 async def reset(dut, cycles: int = 2) -> None:
@@ -131,8 +132,13 @@ async def reset(dut, cycles: int = 2) -> None:
 
 
 async def drive_stream(dut, words: list[int], expected_beats: int, *, pattern: str,
-                       rng: np.random.Generator, max_cycles: int | None = None) -> StreamRun:
-    """Send ``words`` on ``i`` and collect ``expected_beats`` beats from ``o`` under ``pattern``."""
+                       rng: np.random.Generator, max_cycles: int | None = None, prefix: str = "") -> StreamRun:
+    """Send ``words`` on ``i`` and collect ``expected_beats`` beats from ``o`` under ``pattern``.
+
+    ``prefix`` selects one member's ports of a stream bank (``sim_harness.streams_verilog``), e.g.
+    ``"tile_ws_4x4_int8xint8__"``.  Cycle numbers (``beat_cycles``, ``first_input_cycle``) count
+    from this call's first falling edge.
+    """
     from cocotb.triggers import FallingEdge, ReadOnly
 
     idle_p, stall_p = PATTERNS[pattern]
@@ -143,8 +149,10 @@ async def drive_stream(dut, words: list[int], expected_beats: int, *, pattern: s
     sent, valid_held = 0, False
     held_beat = None
     started = time.perf_counter()
-    i_valid, i_payload, i_ready = dut.i__valid, dut.i__payload, dut.i__ready
-    o_valid, o_payload, o_ready = dut.o__valid, dut.o__payload, dut.o__ready
+    port = {name: getattr(dut, prefix + name) for name in ("i__valid", "i__payload", "i__ready", "o__valid",
+                                                            "o__payload", "o__ready")}
+    i_valid, i_payload, i_ready = port["i__valid"], port["i__payload"], port["i__ready"]
+    o_valid, o_payload, o_ready = port["o__valid"], port["o__payload"], port["o__ready"]
     cycle = 0
     while len(run.beats) < expected_beats:
         if cycle >= limit:
@@ -163,6 +171,8 @@ async def drive_stream(dut, words: list[int], expected_beats: int, *, pattern: s
         await ReadOnly()
         if valid:
             if i_ready.value:
+                if run.first_input_cycle is None:
+                    run.first_input_cycle = cycle
                 sent += 1
                 valid_held = False
             else:

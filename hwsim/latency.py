@@ -13,7 +13,8 @@ cycle 0, with steady streams (no idle input, no back-pressure).
 
 from __future__ import annotations
 
-__all__ = ["PE_LATENCY", "REQUANT_LATENCY", "ws_tile_cycles", "ws_tile_fold_cycles", "ws_tile_latency"]
+__all__ = ["INT_NORM_PASSES", "INT_NORM_PIPELINE", "PE_LATENCY", "REQUANT_LATENCY", "int_norm_cycles",
+           "int_norm_divides", "int_norm_interval", "ws_tile_cycles", "ws_tile_fold_cycles", "ws_tile_latency"]
 
 #: MAC lane (:class:`hwsim.rtl.pe.PE`): decode -> multiply/align -> accumulate, one register each.
 PE_LATENCY = 3
@@ -41,3 +42,30 @@ def ws_tile_cycles(rows: int, cols: int, m: int, folds: int) -> int:
     ``folds * (2*rows + m + cols - 2)``; the last output row leaves in the cycle the next fold's
     preload could start."""
     return folds * ws_tile_fold_cycles(rows, cols, m)
+
+
+#: Integer norm unit (:class:`hwsim.rtl.norm_unit.IntNormUnit`): after the last input beat of a row,
+#: its last elements pass the two requant stages (γ/β to int16, then to the output format).
+INT_NORM_PIPELINE = 2 * REQUANT_LATENCY - 1
+
+#: Passes over each row (the unit re-reads the row from SRAM once per pass).
+INT_NORM_PASSES = {"layernorm": 3, "rmsnorm": 2}
+
+
+def int_norm_divides(kind: str, newton_iterations: int) -> int:
+    """Integer divides per row: the mean (LayerNorm), one per Newton step, the reciprocal."""
+    return newton_iterations + 1 + (1 if kind == "layernorm" else 0)
+
+
+def int_norm_interval(n: int, kind: str, *, lanes: int, div_latency: int, newton_iterations: int) -> int:
+    """Cycles between the first beats of consecutive rows on the unit (one divider, no overlap of
+    rows): ``P * ceil(n / lanes) + D * div_latency``; rows per cycle is its inverse."""
+    return INT_NORM_PASSES[kind] * -(-n // lanes) + int_norm_divides(kind, newton_iterations) * div_latency
+
+
+def int_norm_cycles(n: int, kind: str, *, lanes: int, div_latency: int, newton_iterations: int,
+                    rows: int = 1) -> int:
+    """Cycle count of ``rows`` rows of ``n`` elements (first input beat to last output beat):
+    ``rows * interval + INT_NORM_PIPELINE``."""
+    return rows * int_norm_interval(n, kind, lanes=lanes, div_latency=div_latency,
+                                    newton_iterations=newton_iterations) + INT_NORM_PIPELINE

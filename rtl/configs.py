@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from hwsim.gemm import AccumulatorSpec, accumulator_bits
 from hwsim.requant import ROUNDING_MODES, RequantSpec
 
-__all__ = ["EXACT_K", "MULTI_PE_CONFIGS", "PE_CONFIGS", "REQUANT_CONFIGS", "TILE_CONFIGS", "PEConfig", "TileConfig",
-           "build", "config_names", "kind_of"]
+__all__ = ["EXACT_K", "MULTI_PE_CONFIGS", "NORM_CONFIGS", "PE_CONFIGS", "REQUANT_CONFIGS", "TILE_CONFIGS", "NormConfig",
+           "PEConfig", "TileConfig", "build", "config_names", "kind_of"]
 
 #: Products an exact floating-point accumulator holds without overflow.
 EXACT_K = 4096
@@ -119,14 +119,38 @@ TILE_CONFIGS: dict[str, TileConfig] = dict([
 ])
 
 
+@dataclass(frozen=True)
+class NormConfig:
+    """An integer norm unit: the default architecture's ``layernorm`` section, a norm kind and row length."""
+
+    kind: str
+    n: int
+
+    def build(self, **options):
+        from hwsim.perf.arch import default_arch
+
+        from .norm_unit import IntNormUnit
+
+        return IntNormUnit.from_arch(default_arch(), self.kind, self.n, **options)
+
+
+#: Integer norm units: MiniLM-L6's LayerNorm rows (384) and SmolLM2-135M's RMSNorm rows (576).
+NORM_CONFIGS: dict[str, NormConfig] = {
+    "norm_ln_384": NormConfig("layernorm", 384),
+    "norm_rms_576": NormConfig("rmsnorm", 576),
+}
+
+
 def config_names() -> list[str]:
     """Every configuration name (PEs first)."""
-    return [*PE_CONFIGS, *MULTI_PE_CONFIGS, *REQUANT_CONFIGS, *TILE_CONFIGS]
+    return [*PE_CONFIGS, *MULTI_PE_CONFIGS, *REQUANT_CONFIGS, *TILE_CONFIGS, *NORM_CONFIGS]
 
 
 def kind_of(name: str) -> str:
-    """``"pe"``, ``"requant"`` or ``"tile"``."""
-    return "requant" if name in REQUANT_CONFIGS else "tile" if name in TILE_CONFIGS else "pe"
+    """``"pe"``, ``"requant"``, ``"tile"`` or ``"norm"``."""
+    if name in REQUANT_CONFIGS:
+        return "requant"
+    return "tile" if name in TILE_CONFIGS else "norm" if name in NORM_CONFIGS else "pe"
 
 
 def build(name: str):
@@ -143,4 +167,6 @@ def build(name: str):
         return Requant(REQUANT_CONFIGS[name])
     if name in TILE_CONFIGS:
         return TILE_CONFIGS[name].build()
+    if name in NORM_CONFIGS:
+        return NORM_CONFIGS[name].build()
     raise ValueError(f"unknown RTL configuration (known: {', '.join(config_names())}), not {name!r}")

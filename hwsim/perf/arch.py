@@ -17,7 +17,7 @@ Schema (every section except ``array`` and ``pe`` is optional; defaults shown)::
       # or instead of the three: unified: {size_kib: 640, word_bits: 8, bandwidth_words_per_cycle: 192}
     dram:     {bandwidth_bytes_per_cycle: 32, latency_cycles: 100}   # or bandwidth_gb_per_s: 16.0
     requant:  {lanes: 16, latency: 3, multiplier_bits: 32}   # latency: hwsim.latency.REQUANT_LATENCY
-    layernorm: {lanes: 16, latency: 16, passes: 2, arithmetic: integer, newton_iterations: 5,
+    layernorm: {lanes: 16, latency: 5, passes: 2, arithmetic: integer, newton_iterations: 5,
                 div_latency: 24, dividers: 1}
     vector:   {lanes: 16, latency: 4, format: float32, ops_per_cycle: 16}
     timing:   {mode: pipelined, mapper: search, objective: latency}
@@ -42,7 +42,8 @@ unquantized graph is priced at) are always supported, in addition to the list.
 ``layernorm.arithmetic`` selects the norm unit's cost model: ``integer`` (default) is hwsim's golden
 integer LayerNorm/RMSNorm (:mod:`hwsim.layernorm`): integer adds/multiplies/shifts per element, an
 integer square root by ``newton_iterations`` Newton steps and integer divides on ``dividers`` divider
-units of ``div_latency`` cycles each; ``latency`` is then its pipeline depth, and each row is streamed
+units of ``div_latency`` cycles each; ``latency`` is then its pipeline depth (default: the generated
+RTL unit's, :data:`hwsim.latency.INT_NORM_PIPELINE`; 16 for ``float``), and each row is streamed
 as the golden datapath does (3 times for LayerNorm, 2 for RMSNorm; ``passes`` applies to ``float``
 only). ``float`` is a floating-point unit in the vector format (``passes`` sweeps, ``latency`` once).
 The default budget of 5 Newton iterations is the worst case of the golden model's start value
@@ -56,10 +57,10 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from hwsim.errors import short_repr
+from hwsim.latency import INT_NORM_PIPELINE, REQUANT_LATENCY
 from hwsim.limits import budget
 from hwsim.perf.config_checks import Checker, load_yaml_mapping
 from hwsim.perf.format_info import known_format, multiplier_format
-from hwsim.requant import REQUANT_LATENCY
 
 DATAFLOWS = ("ws", "os", "is")
 TIMING_MODES = ("pipelined", "scalesim", "tile")
@@ -150,6 +151,9 @@ class RequantConfig:
 
 
 NORM_ARITHMETIC = ("integer", "float")
+#: Pipeline latency of the float norm unit when the YAML gives none (the integer unit's is the RTL's,
+#: :data:`hwsim.latency.INT_NORM_PIPELINE`).
+FLOAT_NORM_LATENCY = 16
 #: Newton iterations budgeted by the integer norm unit (worst case below 2**49; see module docstring).
 DEFAULT_NEWTON_ITERATIONS = 5
 
@@ -163,7 +167,7 @@ class LayerNormConfig:
     """
 
     lanes: int = 16
-    latency: int = 16
+    latency: int = INT_NORM_PIPELINE
     passes: int = 2
     arithmetic: str = "integer"
     newton_iterations: int = DEFAULT_NEWTON_ITERATIONS
@@ -328,11 +332,13 @@ def arch_from_dict(data: dict, *, source: str = "<dict>", base_dir: Path | None 
                             multiplier_bits=ck.integer(sec, "multiplier_bits", "arch.requant", 32, maximum=64))
     sec = ck.mapping(top.get("layernorm"), "arch.layernorm",
                      ("lanes", "latency", "passes", "arithmetic", "newton_iterations", "div_latency", "dividers"))
+    arithmetic = ck.choice(sec, "arithmetic", "arch.layernorm", NORM_ARITHMETIC, "integer")
     layernorm = LayerNormConfig(
         lanes=ck.integer(sec, "lanes", "arch.layernorm", 16),
-        latency=ck.integer(sec, "latency", "arch.layernorm", 16, minimum=0),
+        latency=ck.integer(sec, "latency", "arch.layernorm",
+                           INT_NORM_PIPELINE if arithmetic == "integer" else FLOAT_NORM_LATENCY, minimum=0),
         passes=ck.integer(sec, "passes", "arch.layernorm", 2),
-        arithmetic=ck.choice(sec, "arithmetic", "arch.layernorm", NORM_ARITHMETIC, "integer"),
+        arithmetic=arithmetic,
         newton_iterations=ck.integer(sec, "newton_iterations", "arch.layernorm", DEFAULT_NEWTON_ITERATIONS),
         div_latency=ck.integer(sec, "div_latency", "arch.layernorm", 24),
         dividers=ck.integer(sec, "dividers", "arch.layernorm", 1))

@@ -7,11 +7,18 @@ import pytest
 
 pytest.importorskip("amaranth")
 
-from hwsim.latency import PE_LATENCY, REQUANT_LATENCY, ws_tile_cycles, ws_tile_latency
+from hwsim.latency import (
+    INT_NORM_PIPELINE,
+    PE_LATENCY,
+    REQUANT_LATENCY,
+    int_norm_cycles,
+    ws_tile_cycles,
+    ws_tile_latency,
+)
 from hwsim.perf.arch import RequantConfig, arch_from_dict
 from hwsim.perf.timing import compute_cycles, map_gemm
 from hwsim.requant import RequantSpec
-from hwsim.rtl.configs import MULTI_PE_CONFIGS, PE_CONFIGS, REQUANT_CONFIGS, TILE_CONFIGS, build
+from hwsim.rtl.configs import MULTI_PE_CONFIGS, NORM_CONFIGS, PE_CONFIGS, REQUANT_CONFIGS, TILE_CONFIGS, build
 
 
 def test_requant_latency_defaults_agree():
@@ -47,3 +54,20 @@ def test_tile_mode_needs_ws():
         arch_from_dict({"name": "x", "array": {"rows": 4, "cols": 4, "dataflow": "os"}, "timing": {"mode": "tile"}})
     with pytest.raises(ValueError, match="dataflow must be 'ws'"):
         compute_cycles(map_gemm(4, 4, 4, 4, 4, "os"), "tile")
+
+
+@pytest.mark.parametrize("name", list(NORM_CONFIGS))
+def test_norm_contract(name):
+    """The norm unit's published row latency is what the cycle model charges for one row on the default
+    architecture (whose layernorm pipeline latency is the unit's)."""
+    from hwsim.perf.arch import LayerNormConfig, default_arch
+    from hwsim.perf.timing import int_norm_cycles as model_norm_cycles
+
+    cfg, unit = NORM_CONFIGS[name], build(name)
+    arch = default_arch()
+    assert arch.layernorm.latency == LayerNormConfig().latency == INT_NORM_PIPELINE
+    assert unit.latency == model_norm_cycles(1, cfg.n, cfg.kind, arch.layernorm)
+    timing = {"lanes": unit.lanes, "div_latency": unit.div_latency, "newton_iterations": unit.newton_iterations}
+    assert unit.latency == int_norm_cycles(cfg.n, cfg.kind, **timing)
+    yaml_default = arch_from_dict({"name": "x", "array": {"rows": 4, "cols": 4}}).layernorm.latency
+    assert yaml_default == INT_NORM_PIPELINE

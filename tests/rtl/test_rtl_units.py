@@ -16,6 +16,7 @@ from hwsim.gemm import AccumulatorSpec, gemm_ex, gemm_fixed, mac_product_fixed  
 from hwsim.requant import RequantSpec  # noqa: E402
 from hwsim.rtl.configs import (  # noqa: E402
     MULTI_PE_CONFIGS,
+    NORM_CONFIGS,
     PE_CONFIGS,
     REQUANT_CONFIGS,
     TILE_CONFIGS,
@@ -179,7 +180,8 @@ def test_requant_vectors(config):
 
 
 def test_config_names_build():
-    assert len(config_names()) == len(PE_CONFIGS) + len(MULTI_PE_CONFIGS) + len(REQUANT_CONFIGS) + len(TILE_CONFIGS)
+    families = (PE_CONFIGS, MULTI_PE_CONFIGS, REQUANT_CONFIGS, TILE_CONFIGS, NORM_CONFIGS)
+    assert len(config_names()) == sum(len(family) for family in families)
     with pytest.raises(ValueError, match="unknown RTL configuration .* not 'nope'"):
         build("nope")
 
