@@ -49,7 +49,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from itertools import permutations
 
-from hwsim.perf.timing import DATAFLOW_ROLES, cdiv
+from hwsim.perf.dataflow import DATAFLOW_ROLES, cdiv
 
 ORDERS = tuple("".join(p) for p in permutations("mkn"))
 OBJECTIVES = ("latency", "energy", "edp")

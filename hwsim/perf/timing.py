@@ -92,24 +92,13 @@ from dataclasses import dataclass
 from hwsim.latency import ws_tile_cycles
 from hwsim.layernorm import IntNormSpec, norm_op_counts
 from hwsim.perf.arch import OPERANDS, ArchSpec
+from hwsim.perf.dataflow import DATAFLOW_ROLES, MISSING_DIM, cdiv
 from hwsim.perf.epilogue import side_cycles, side_work
 from hwsim.perf.format_info import format_info, weight_storage_bits
 from hwsim.perf.workload import MEMORY_KINDS, NORM_RECIPES, VECTOR_RECIPES, GemmOp, MemoryOp, NormOp, VectorOp
 
-#: dataflow -> (dimension on rows, dimension on cols, temporal dimension, stationary operand)
-DATAFLOW_ROLES = {
-    "os": ("M", "N", "K", "ofmap"),
-    "ws": ("K", "N", "M", "weight"),
-    "is": ("K", "M", "N", "ifmap"),
-}
-#: the GEMM dimension each operand lacks
-MISSING_DIM = {"ifmap": "N", "weight": "M", "ofmap": "K"}
 #: passes of the integer norm unit over each row (as :meth:`hwsim.layernorm.IntNormSpec.latency`)
 INT_NORM_PASSES = {"layernorm": 3, "rmsnorm": 2}
-
-
-def cdiv(a: int, b: int) -> int:
-    return -(-a // b)
 
 
 @dataclass(frozen=True)
