@@ -58,7 +58,7 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory(prefix="hwsim-bench-run-") as tmp:
         tmp = Path(tmp)
         sites = {ref: install_revision(ref, tmp / f"rev{i}") for i, ref in enumerate((args.baseline, args.candidate))}
-        for ref, site in sites.items():  # warm-up (byte-compilation, page cache), not timed
+        for site in sites.values():  # warm-up (byte-compilation, page cache), not timed
             run_once(site, args.command, tmp / "warm")
         load_before = os.getloadavg()
         times: dict[str, list[float]] = {ref: [] for ref in sites}
