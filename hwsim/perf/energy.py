@@ -5,7 +5,7 @@ per-32-bit energies of the primitive components and the operation recipes of the
 and square-root steps. :func:`op_energy` turns one op's :class:`~hwsim.perf.timing.OpCounts` into an
 :class:`EnergyBreakdown` (pJ)::
 
-    mac         = macs * (mult(a, w) + int_add(accumulator_bits))
+    mac         = macs * mac_pj(a, w, accumulator_bits)   # PE-area rule, hwsim.perf.mac_energy
     rf          = macs * (a_bits + w_bits + 2 * accumulator_bits) * rf_pj / 32
     sram_<op>   = words * bits * sram_pj / 32          (ifmap, weight, ofmap incl. partial sums)
     dram_<op>   = words * bits * dram_pj / 32
@@ -34,6 +34,8 @@ per row, times rows. ``layernorm.arithmetic: float`` (``NORM_RECIPES``, vector-u
     norm = elements * (e_add * fp_add + e_mult * fp_mult)
          + rows * (r_add * fp_add + r_mult * fp_mult + r_div * divide + r_sqrt * sqrt_iterations * sqrt_it)
 
+``mac_pj(a, w, acc)`` is the synthesised PE's area times the int8 x int8 MAC energy per unit area
+(:mod:`hwsim.perf.mac_energy`), and ``mult(a, w) + int_add(acc)`` for a pair without a synthesised PE.
 ``mult(a, w)`` is ``int_mult * a_bits * w_bits / 32**2`` for two integer formats, else
 ``fp_mult * sig_a * sig_w / 24**2 + int_add(exponent bits)`` (significands include the hidden bit;
 an integer operand's significand is its width). No leakage is modelled.
@@ -48,6 +50,7 @@ from pathlib import Path
 from hwsim.layernorm import C_FRAC, F_R, F_Z, IntNormParams
 from hwsim.perf.config_checks import Checker, load_yaml_mapping
 from hwsim.perf.format_info import FormatInfo, format_info
+from hwsim.perf.mac_energy import mac_pj
 from hwsim.perf.workload import NORM_RECIPES
 
 _COMPONENTS = {"int_add": "op_pj", "fp_add": "op_pj", "int_mult": "op_pj", "fp_mult": "op_pj",
@@ -202,7 +205,7 @@ def op_energy(counts, *, a_format: str, w_format: str, accumulator_bits: int, mu
     a = format_info(a_format)
     w = format_info(w_format)
     acc = accumulator_bits
-    mac = c.macs * (table.mult_pj(a, w) + table.int_add_pj(acc))
+    mac = c.macs * mac_pj(table, a_format, w_format, acc)
     rf = c.macs * (a.bits + w.bits + 2 * acc) * table.per_bit("register_file")
     sram_bit, dram_bit = table.per_bit("sram"), table.per_bit("dram")
     final_writes = c.sram_ofmap_writes - c.sram_psum_writes

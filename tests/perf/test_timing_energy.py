@@ -12,6 +12,7 @@ from hwsim.perf.timing import compute_cycles, map_gemm
 from hwsim.perf.workload import GemmOp, NormOp, VectorOp
 
 TABLE_PATH = Path(__file__).resolve().parents[2] / "hwsim" / "data" / "energy_45nm.yaml"
+AREA_PATH = TABLE_PATH.with_name("pe_area_45nm.yaml")
 
 
 def _arch(**over):
@@ -99,9 +100,11 @@ def test_layer_energy_recomputed_by_hand():
     row = simulate([GemmOp(name="g", m=96, k=200, n=72)], arch).to_frame().iloc[0]
     macs = 96 * 200 * 72
     assert row["macs"] == macs
-    mult = t["int_mult"]["op_pj"] * 8 * 4 / 32 ** 2
-    acc = t["int_add"]["op_pj"] * 24 / 32
-    assert row["energy_mac_pj"] == pytest.approx(macs * (mult + acc))
+    # the int4xint8 PE's area times the int8xint8 MAC energy (8x8 multiply + 32-bit add) per unit area
+    areas = yaml.safe_load(AREA_PATH.read_text())["pes"]
+    ref = t["int_mult"]["op_pj"] * 8 * 8 / 32 ** 2 + t["int_add"]["op_pj"]
+    per_mac = ref * areas["int4xint8"]["nand2_eq"] / areas["int8xint8"]["nand2_eq"]
+    assert row["energy_mac_pj"] == pytest.approx(macs * per_mac)
     assert row["energy_rf_pj"] == pytest.approx(macs * (8 + 4 + 2 * 24) * t["register_file"]["access_pj"] / 32)
     sram = t["sram"]["access_pj"] / 32
     dram = t["dram"]["access_pj"] / 32
