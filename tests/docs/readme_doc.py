@@ -44,6 +44,10 @@ BLOCKS = {
                                                             "is tested in tests/perf)"),
     "hwsim run": ("skip", "hwsim run output is being reworked (per-format performance); see module docstring"),
     "hwsim run --model smollm2 --out smol": ("skip", "35-45 s; hwsim run output is being reworked"),
+    "hwsim run --workload llm:llama-2-7b --phase prefill --seq-len 2048 --arch "
+    "examples/arch/llm_int8_128x128_ws_1mib.yaml": "exact",
+    "hwsim run --workload llm:llama-2-7b --phase decode --kv-len 2048 --arch "
+    "examples/arch/llm_int8_128x128_ws_1mib.yaml": "exact",
     "hwsim rtl area": ("skip", "44 s of Yosys synthesis; area numbers are tested in tests/rtl"),
 }
 #: Regexes for machine-dependent text, masked in documented and actual output alike.
