@@ -3,8 +3,13 @@
 Modules (one concept each):
 
 * :mod:`~hwsim.perf.arch` - architecture YAML -> validated frozen :class:`ArchSpec`
-* :mod:`~hwsim.perf.workload` - GEMM / conv (lowered) / norm / softmax / element-wise ops
+* :mod:`~hwsim.perf.workload` - GEMM / conv (lowered) / norm / softmax / element-wise / memory ops
+* :mod:`~hwsim.perf.graph_costs` - graph -> workload: one cost rule per graph op kind
+* :mod:`~hwsim.perf.sources` - what ``simulate`` accepts as a workload (default: the MiniLM graph)
+* :mod:`~hwsim.perf.format_info` - widths and multiplier class of a format, group-scale storage
+* :mod:`~hwsim.perf.dataflow` - dataflow roles of a GEMM on the array
 * :mod:`~hwsim.perf.timing` - the parameterised fold/skew/tiling model (``scalesim`` and ``pipelined``)
+* :mod:`~hwsim.perf.epilogue` - per-token operand quantization, group/float epilogues, requant
 * :mod:`~hwsim.perf.energy` - energy table and the pure counts x table function
 * :mod:`~hwsim.perf.results` - per-op/per-run results, DataFrames, CSV/JSON
 * :mod:`~hwsim.perf.api` - ``simulate(workload, arch) -> RunResult``

@@ -54,6 +54,7 @@ MiniLM-L6 rows need 4, and :class:`hwsim.layernorm.IntNormSpec`'s 12 is a loose 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
+from functools import lru_cache
 from pathlib import Path
 
 from hwsim.errors import short_repr
@@ -85,6 +86,12 @@ class ArrayConfig:
     dataflow: str = "ws"
 
 
+@lru_cache(maxsize=256)
+def _multiplier_pairs(pairs: tuple, act: str, weight: str) -> frozenset[tuple[str, str]]:
+    own = ((act, weight), (act, act))
+    return frozenset((multiplier_format(a), multiplier_format(w)) for a, w in (*pairs, *own))
+
+
 @dataclass(frozen=True, kw_only=True)
 class PEConfig:
     """PE datapath: default formats (registry names), accumulator width in bits, supported format pairs.
@@ -101,9 +108,7 @@ class PEConfig:
 
     def pairs(self) -> frozenset[tuple[str, str]]:
         """Every supported multiplier pair: ``supported_pairs`` plus the PE's own default pairs."""
-        act = self.activation_format
-        own = {(act, self.weight_format), (act, act)}
-        return frozenset((multiplier_format(a), multiplier_format(w)) for a, w in (*self.supported_pairs, *own))
+        return _multiplier_pairs(self.supported_pairs, self.activation_format, self.weight_format)
 
     def supports(self, a_format: str, w_format: str) -> bool:
         """True when the array multiplies ``a_format`` by ``w_format`` (MX formats by their element)."""

@@ -94,6 +94,7 @@ def format_info(name: str) -> FormatInfo:
 GROUP_SCALE_BITS = 16
 
 
+@cache
 def multiplier_format(name: str) -> str:
     """The format a PE multiplier sees for operand format ``name``: an MX block format's element
     format (its shared scale is applied in the epilogue), else ``name`` itself."""
@@ -105,6 +106,7 @@ def multiplier_format(name: str) -> str:
     return spec.element.name if getattr(spec, "kind", None) == "mx" else name
 
 
+@cache
 def weight_storage_bits(name: str, group_size: int = 0) -> float:
     """Stored bits per weight element of ``name`` with ``group_size``-element groups (0: no groups);
     see the module docstring for the group-scale rule. MX formats already include their block scale."""
