@@ -365,11 +365,16 @@ def _apply_accumulator(exact, fa, fb, acc: AccumulatorSpec) -> tuple[np.ndarray,
     """Limit the exact sums to the register; simulate sequentially only outputs that can overflow."""
     bound = np.matmul(np.abs(fa).astype(np.float64), np.abs(fb).astype(np.float64))
     risky = bound >= float(acc.hi) * (1 - 1e-9)
-    if exact.dtype == object:
-        if np.any(bound >= 2.0**62):
-            raise ValueError(f"accumulator of {acc.bits} bits needs int64 partial products, products "
-                             "exceed 62 bits")
-        exact = exact.astype(np.int64)
+    if risky.any():
+        # the register model adds one product to a partial sum held in the register: that must fit int64
+        largest = int(np.abs(fa).max(initial=0)) * int(np.abs(fb).max(initial=0))
+        if largest + (1 << (acc.bits - 1)) >= 1 << 63:
+            raise ValueError(f"accumulator of {acc.bits} bits: a register value plus one product (up to "
+                             f"{largest:#x}) exceeds int64 in the sequential model; operands this wide need an "
+                             f"accumulator of at most {max(63 - largest.bit_length() - 1, 1)} bits or none, "
+                             f"not {acc.bits}")
+    if exact.dtype == object:  # sums beyond int64 are all risky: recomputed in the register model below
+        exact = np.where(risky, 0, exact).astype(np.int64)
     result = acc.wrap(exact) if acc.overflow == "wrap" else exact.copy()
     if not risky.any():
         return result, 0

@@ -153,7 +153,16 @@ class RequantSpec:
         return REQUANT_LATENCY
 
     def apply(self, acc, multiplier, shift, zero_point=0):
-        """:func:`requantize` with this spec's parameters."""
+        """:func:`requantize` with this spec's parameters; ``acc`` and ``shift`` checked against the unit's widths."""
+        acc_arr, shift_arr = _int_array(acc, "acc"), _int_array(shift, "shift")
+        lo, hi = self.shift_range
+        if shift_arr.size and (shift_arr.min() < lo or shift_arr.max() > hi):
+            bad = shift_arr[(shift_arr < lo) | (shift_arr > hi)].flat[0]
+            raise ValueError(f"shift must lie in {lo}..{hi} for this requant unit, not {int(bad)!r}")
+        limit = 1 << (self.acc_bits - 1)
+        if acc_arr.size and (acc_arr.min() < -limit or acc_arr.max() >= limit):
+            bad = acc_arr[(acc_arr < -limit) | (acc_arr >= limit)].flat[0]
+            raise ValueError(f"acc must fit the unit's {self.acc_bits}-bit accumulator, not {int(bad)!r}")
         return requantize(acc, multiplier, shift, zero_point, out_format=self.out_format,
                           rounding=self.rounding, multiplier_bits=self.multiplier_bits)
 
@@ -227,10 +236,24 @@ def requant_saturate(values: np.ndarray, out_format) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------- entry points
+_I64 = np.iinfo(np.int64)
+
+
 def _int_array(x, argument: str) -> np.ndarray:
-    arr = np.asarray(x)
+    """``x`` as int64, refusing values that would wrap (uint64 above 2**63-1, Python ints beyond int64)."""
+    try:
+        arr = np.asarray(x)
+    except OverflowError:
+        arr = np.asarray(x, dtype=object)
+    if arr.dtype == object and arr.size and all(isinstance(v, int) and not isinstance(v, bool) for v in arr.flat):
+        for v in arr.flat:
+            if not _I64.min <= v <= _I64.max:
+                raise ValueError(f"{argument} must fit int64, not {v!r}")
+        arr = arr.astype(np.int64)
     if arr.dtype.kind not in "iub":
         raise TypeError(f"{argument} must be an integer array, not dtype {arr.dtype.name!r}")
+    if arr.dtype.kind == "u" and arr.size and arr.max() > _I64.max:
+        raise ValueError(f"{argument} must fit int64, not {int(arr.max())!r}")
     return arr.astype(np.int64, copy=False)
 
 
@@ -270,6 +293,8 @@ def requantize(acc, multiplier, shift, zero_point=0, *, out_format="int8", round
     """
     if rounding not in ROUNDING_MODES:
         raise ValueError(f"rounding must be one of {', '.join(ROUNDING_MODES)}, not {rounding!r}")
+    if isinstance(multiplier_bits, bool) or not isinstance(multiplier_bits, int) or not 2 <= multiplier_bits <= 62:
+        raise ValueError(f"multiplier_bits must be an integer in 2..62, not {multiplier_bits!r}")
     acc = _int_array(acc, "acc")
     m = _int_array(multiplier, "multiplier")
     s = _int_array(shift, "shift")
@@ -281,6 +306,9 @@ def requantize(acc, multiplier, shift, zero_point=0, *, out_format="int8", round
             raise ValueError(f"zero_point applies to integer outputs only, not {int(zp.flat[0])!r}")
         value = exact_scaled_value(acc, m, s)
         return fmt.quantize(value, axis=-1) if fmt.kind == "mx" else fmt.encode(value, saturate=True)
+    if zp.size and (zp.min() < fmt.lo or zp.max() > fmt.hi):
+        bad = zp[(zp < fmt.lo) | (zp > fmt.hi)].flat[0]
+        raise ValueError(f"zero_point must lie in the {fmt.name} range {fmt.lo}..{fmt.hi}, not {int(bad)!r}")
     if rounding == "gemmlowp":
         if acc.size and (acc.min() < -(1 << 31) or acc.max() >= 1 << 31):
             raise ValueError(f"acc must fit int32 for gemmlowp rounding, not {int(acc.flat[np.argmax(np.abs(acc))])!r}")

@@ -4,7 +4,7 @@
 whose expanded value is billions of nodes, a 500-level nested document that overflows the stack in
 whoever walks it, and silently keeps the last of two equal keys.  :func:`load_yaml` refuses all three
 with one line naming the file and the line, and bounds the file size before reading it
-(budgets ``YAML_BYTES``, ``YAML_NODES``, ``YAML_DEPTH`` of :mod:`hwsim.limits`).
+(budgets ``INPUT_BYTES``, ``YAML_NODES``, ``YAML_DEPTH`` of :mod:`hwsim.limits`).
 """
 
 from __future__ import annotations
@@ -81,8 +81,8 @@ class _BoundedLoader(yaml.SafeLoader):
 
 def _read_text(path: Path, what: str) -> str:
     size = path.stat().st_size
-    if size > budget("YAML_BYTES"):
-        raise ConfigError(str(path), [f"{what}: {limit_message('YAML_BYTES', size, 'file size in bytes')}"])
+    if size > budget("INPUT_BYTES"):
+        raise ConfigError(str(path), [f"{what}: {limit_message('INPUT_BYTES', size, 'file size in bytes')}"])
     data = path.read_bytes()
     try:
         return data.decode("utf-8")

@@ -25,17 +25,18 @@ compressed-tensors ``nvfp4-pack-quantized``
 The reference packers OR shifted values into words without masking, so an out-of-range value
 (e.g. a GPTQ zero of 0 stored as -1) silently corrupts its neighbours. Here every quantizer clamps
 *before* packing and :func:`pack_bits` rejects out-of-range values. Files are read by
-:func:`read_safetensors`, a plain header + raw-buffer parser (no pickle, F8/BF16 via ml_dtypes).
+:func:`read_safetensors`, the ``safetensors`` library's validated reader (no pickle, F8/BF16 via ml_dtypes).
 """
 
 from __future__ import annotations
 
-import json
-import struct
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from hwsim.errors import short_text
+from hwsim.limits import check_bytes
 
 AWQ_ORDER = (0, 2, 4, 6, 1, 3, 5, 7)
 LAYOUTS = ("gptq", "awq", "pack-quantized", "nvfp4-pack-quantized")
@@ -99,20 +100,26 @@ def _dtype(code: str, path, name):
 
 
 def read_safetensors(path) -> tuple[dict, dict]:
-    """Read a safetensors file without pickle: ``({name: array}, metadata)``."""
+    """Read a safetensors file with the ``safetensors`` library: ``({name: array}, metadata)``.
+
+    The library validates the header (length, JSON, dtypes, shapes) and the data offsets (in bounds,
+    contiguous, not overlapping); the file size is checked against the memory budget first. BF16/F8
+    tensors become ml_dtypes arrays.
+    """
+    from safetensors import SafetensorError, deserialize, safe_open
+
     path = Path(path)
-    raw = path.read_bytes()
-    if len(raw) < 8:
-        raise ValueError(f"{path}: not a safetensors file (shorter than its 8-byte header length), not {len(raw)!r}")
-    (n,) = struct.unpack("<Q", raw[:8])
-    header = json.loads(raw[8:8 + n])
-    meta = header.pop("__metadata__", {}) or {}
-    base = 8 + n
+    check_bytes(2 * path.stat().st_size, f"{path}: safetensors file in memory (bytes)")
+    try:
+        items = deserialize(path.read_bytes())
+        with safe_open(str(path), framework="numpy") as handle:
+            meta = handle.metadata() or {}
+    except SafetensorError as exc:
+        raise ValueError(f"{path}: not a valid safetensors file ({short_text(exc)})") from None
     out = {}
-    for name, info in header.items():
+    for name, info in items:
         dt = _dtype(info["dtype"], path, name)
-        lo, hi = info["data_offsets"]
-        out[name] = np.frombuffer(raw[base + lo:base + hi], dtype=dt).reshape(info["shape"]).copy()
+        out[name] = np.frombuffer(info["data"], dtype=dt).reshape(info["shape"]).copy()
     return out, meta
 
 

@@ -93,13 +93,13 @@ class GGUFModel:
     """Tensors and metadata of a llama-architecture GGUF file."""
 
     def __init__(self, path: Path | None = None):
-        import gguf
+        from hwsim.models.gguf_reader import open_gguf
 
         self.path = Path(path) if path is not None else smollm2_path()
         if not self.path.is_file():
             raise FileNotFoundError(f"{self.path}: GGUF model file not found")
         try:
-            self.reader = gguf.GGUFReader(str(self.path))
+            self.reader = open_gguf(self.path)  # the library's reader, reads bounded by the file size
         except Exception as exc:  # gguf raises ValueError/struct.error/... for corrupt files
             raise ValueError(f"{self.path}: not a valid GGUF file ({type(exc).__name__}: {exc})") from None
         f = self.reader.fields

@@ -35,7 +35,8 @@ from pathlib import Path
 
 import numpy as np
 
-from hwsim.errors import ConfigError
+from hwsim.errors import ConfigError, short_repr, short_text
+from hwsim.limits import budget, limit_message
 from hwsim.perf.timing import compute_cycles, map_gemm, sram_words
 from hwsim.perf.workload import GemmOp, Workload
 from hwsim.result_set import result_set
@@ -50,6 +51,18 @@ DETAIL_HEADER = ("LayerID, SRAM IFMAP Start Cycle, SRAM IFMAP Stop Cycle, SRAM I
                  "DRAM IFMAP Start Cycle, DRAM IFMAP Stop Cycle, DRAM IFMAP Reads, "
                  "DRAM Filter Start Cycle, DRAM Filter Stop Cycle, DRAM Filter Reads, "
                  "DRAM OFMAP Start Cycle, DRAM OFMAP Stop Cycle, DRAM OFMAP Writes,\n")
+
+
+def _read_text(path: Path, what: str) -> str:
+    """A text input, its size checked before reading; non-UTF-8 bytes named with the file and offset."""
+    size = path.stat().st_size  # FileNotFoundError names the path
+    if size > budget("INPUT_BYTES"):
+        raise ConfigError(str(path), [f"{what}: {limit_message('INPUT_BYTES', size, 'file size in bytes')}"])
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(str(path), [f"{what}: not UTF-8 text (byte {exc.start} is {data[exc.start]:#04x})"]) from None
 
 
 @dataclass(frozen=True)
@@ -68,13 +81,11 @@ class ScaleSimConfig:
 def read_config(path) -> ScaleSimConfig:
     """Parse a SCALE-Sim ``.cfg``; every problem is reported with ``section.key`` and the file."""
     path = Path(path)
-    cp = configparser.ConfigParser()
+    cp = configparser.ConfigParser(interpolation=None)  # a '%' in a value is text, as SCALE-Sim reads it
     try:
-        read = cp.read(path, encoding="utf-8")
+        cp.read_string(_read_text(path, "cfg"), source=str(path))
     except configparser.Error as exc:
-        raise ConfigError(str(path), [f"cfg: not a valid SCALE-Sim config ({exc})"]) from None
-    if not read:
-        raise FileNotFoundError(f"SCALE-Sim config not found, not {str(path)!r}")
+        raise ConfigError(str(path), [f"cfg: not a valid SCALE-Sim config ({short_text(exc)})"]) from None
     problems: list[str] = []
 
     def get(section, key, default=None):
@@ -92,18 +103,18 @@ def read_config(path) -> ScaleSimConfig:
             value = int(raw)
         except ValueError:
             value = 0
-        if value < 1:
-            problems.append(f"{section}.{key}: expected a positive integer, not {raw!r}")
+        if not 1 <= value <= budget("DIM"):
+            problems.append(f"{section}.{key}: expected a positive integer <= {budget('DIM'):,}, not {short_repr(raw)}")
             return 1
         return value
 
     arch = "architecture_presets"
     df = get(arch, "Dataflow", "")
     if df not in ("os", "ws", "is"):
-        problems.append(f"{arch}.Dataflow: expected one of ['os', 'ws', 'is'], not {df!r}")
+        problems.append(f"{arch}.Dataflow: expected one of ['os', 'ws', 'is'], not {short_repr(df)}")
     bw = get("run_presets", "InterfaceBandwidth", "CALC")
     if bw not in ("CALC", "USER"):
-        problems.append(f"run_presets.InterfaceBandwidth: expected 'CALC' or 'USER', not {bw!r}")
+        problems.append(f"run_presets.InterfaceBandwidth: expected 'CALC' or 'USER', not {short_repr(bw)}")
     if get("sparsity", "SparsitySupport", "false").lower() == "true":
         problems.append("sparsity.SparsitySupport: sparsity is not modelled by hwsim, not 'true'")
     for key in ("IfmapCustomLayout", "FilterCustomLayout"):
@@ -135,12 +146,12 @@ class TopologyLayer:
     stride_w: int = 1
 
     @property
-    def ofmap_h(self) -> int:
-        return ceil((self.ifmap_h - self.filter_h + self.stride_h) / self.stride_h)
+    def ofmap_h(self) -> int:  # ceil((in - filter + stride) / stride) in integers: exact for any size
+        return -(-(self.ifmap_h - self.filter_h + self.stride_h) // self.stride_h)
 
     @property
     def ofmap_w(self) -> int:
-        return ceil((self.ifmap_w - self.filter_w + self.stride_w) / self.stride_w)
+        return -(-(self.ifmap_w - self.filter_w + self.stride_w) // self.stride_w)
 
     @property
     def mnk(self) -> tuple[int, int, int]:
@@ -165,7 +176,7 @@ class Topology:
 def read_topology(path, mode: str | None = None) -> Topology:
     """Read a SCALE-Sim topology CSV (``mode`` ``"conv"``/``"gemm"``, or detected from the header)."""
     path = Path(path)
-    lines = [ln.strip() for ln in path.read_text(encoding="utf-8").splitlines()]
+    lines = [ln.strip() for ln in _read_text(path, "topology").splitlines()]
     lines = [ln for ln in lines if ln]
     if not lines:
         raise ConfigError(str(path), ["topology: file is empty"])
@@ -173,7 +184,7 @@ def read_topology(path, mode: str | None = None) -> Topology:
     if mode is None:
         mode = "gemm" if header[1:4] == ["m", "n", "k"] else "conv"
     if mode not in ("conv", "gemm"):
-        raise ValueError(f"topology mode must be 'conv' or 'gemm', not {mode!r}")
+        raise ValueError(f"topology mode must be 'conv' or 'gemm', not {short_repr(mode)}")
     problems, layers = [], []
     for lineno, line in enumerate(lines[1:], start=2):
         cells = [c.strip() for c in line.split(",")]
@@ -186,15 +197,15 @@ def read_topology(path, mode: str | None = None) -> Topology:
             problems.append(f"{where}: expected {need} columns ({cols}) and an optional N:M, not {len(cells)}")
             continue
         if len(cells) == need + 1 and cells[-1].replace(" ", "") != "1:1":
-            problems.append(f"{where}: sparsity ratios are not modelled; expected '1:1', not {cells[-1]!r}")
+            problems.append(f"{where}: sparsity ratios are not modelled; expected '1:1', not {short_repr(cells[-1])}")
             continue
         try:
             nums = [int(c) for c in cells[1:need]]
         except ValueError:
-            problems.append(f"{where}: expected integers after the layer name, not {cells[1:need]!r}")
+            problems.append(f"{where}: expected integers after the layer name, not {short_repr(cells[1:need])}")
             continue
-        if any(v < 1 for v in nums):
-            problems.append(f"{where}: sizes must be positive integers, not {nums!r}")
+        if any(not 1 <= v <= budget("DIM") for v in nums):
+            problems.append(f"{where}: sizes must be positive integers <= {budget('DIM'):,}, not {short_repr(nums)}")
             continue
         if mode == "gemm":
             m, n, k = nums
@@ -207,10 +218,16 @@ def read_topology(path, mode: str | None = None) -> Topology:
             if "DP" in cells[0]:
                 # SCALE-Sim's depthwise convention: a layer named *DP* becomes one single-channel
                 # layer per input channel, named <name>Channel_<i>
+                if len(layers) + ch > budget("TOPOLOGY_LAYERS"):
+                    problems.append(f"{where}: {limit_message('TOPOLOGY_LAYERS', len(layers) + ch, 'layers')}")
+                    break
                 layers += [TopologyLayer(f"{cells[0]}Channel_{i}", ih, iw, fh, fw, 1, nf, st, st) for i in range(ch)]
                 continue
             layer = TopologyLayer(cells[0], ih, iw, fh, fw, ch, nf, st, st)
         layers.append(layer)
+        if len(layers) > budget("TOPOLOGY_LAYERS"):
+            problems.append(f"{where}: {limit_message('TOPOLOGY_LAYERS', len(layers), 'layers')}")
+            break
     if problems:
         raise ConfigError(str(path), problems)
     if not layers:

@@ -60,10 +60,10 @@ def test_non_utf8_file_names_file_and_byte(tmp_path):
 
 
 def test_oversized_yaml_refused_before_reading(tmp_path, monkeypatch):
-    monkeypatch.setenv("HWSIM_MAX_YAML_BYTES", "100")
+    monkeypatch.setenv("HWSIM_MAX_INPUT_BYTES", "100")
     path = tmp_path / "arch.yaml"
     path.write_text("name: x\n" + "#" * 200 + "\n")
-    with pytest.raises(ConfigError, match="HWSIM_MAX_YAML_BYTES"):
+    with pytest.raises(ConfigError, match="HWSIM_MAX_INPUT_BYTES"):
         load_yaml(path, what="arch")
 
 
