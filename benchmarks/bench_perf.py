@@ -31,7 +31,8 @@ import timeit
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-REF = Path("/work/shared/reference/scalesim")
+# the shared SCALE-Sim reference lives next to the repository: ../shared/reference/scalesim
+REF = ROOT.parent / "shared" / "reference" / "scalesim"
 EXAMPLES = ROOT / "examples"
 DEFAULT_LAYERS = ("minilm_qk_head:32x32:ws", "minilm_attn_out:32x32:os")
 
@@ -112,6 +113,8 @@ def time_reference_rows(repeat: int) -> None:
     from hwsim.perf.workload import GemmOp
 
     if not (REF / "results.csv").is_file():
+        print(f"\nskipped the shared-reference comparison: {REF / 'results.csv'} is absent "
+              "(the shared SCALE-Sim reference folder ../shared/reference/scalesim next to the repository)")
         return
     ref = pd.read_csv(REF / "results.csv")
     topos = _topologies()

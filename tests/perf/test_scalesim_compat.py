@@ -16,7 +16,7 @@ from hwsim.perf.scalesim_io import (
 )
 
 DATA = Path(__file__).parent / "data"
-_SHARED = Path("/work/shared/reference/scalesim")
+_SHARED = Path(__file__).resolve().parents[3] / "shared" / "reference" / "scalesim"  # next to the repository
 # the shared reference when present, else the copy kept with the tests (for CI)
 REF = _SHARED if (_SHARED / "results.csv").is_file() else DATA / "scalesim_reference"
 EXTRA = DATA / "scalesim_extra"
