@@ -30,7 +30,10 @@ class ConfigError(HwsimError, ValueError):
         if not self.problems:
             raise ValueError("ConfigError needs at least one problem")
         count = len(self.problems)
-        head = f"{self.source}: {count} problem{'s' if count > 1 else ''}"
+        if count == 1:  # one problem, one line: "<file>: <key path>: <what was expected>"
+            super().__init__(f"{self.source}: {self.problems[0]}")
+            return
+        head = f"{self.source}: {count} problems"
         super().__init__(head + "\n" + "\n".join(f"  - {p}" for p in self.problems))
 
 

@@ -43,7 +43,7 @@ def _scalesim(args) -> int:
     cfg = read_config(args.config)
     topo = read_topology(args.topology, mode=args.mode)
     if cfg.bandwidth_mode == "USER":
-        LOG.warning("note: %s: InterfaceBandwidth USER is reported with SCALE-Sim's CALC schedule "
+        LOG.info("note: %s: InterfaceBandwidth USER is reported with SCALE-Sim's CALC schedule "
                     "(no interface-bandwidth stalls)", args.config)
     reports = write_reports(args.out, cfg, topo, exact_dram=not args.fast_dram)
     print(f"{cfg.run_name}: {cfg.rows}x{cfg.cols} {cfg.dataflow}, {len(reports)} layers ({topo.mode} mode)")
