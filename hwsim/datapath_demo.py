@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hwsim.cli_args import positive_int
+from hwsim.cli_args import nonnegative_int, positive_int
 from hwsim.formats import get_format
 from hwsim.gemm import accumulator_bits, gemm, gemm_fixed, gemm_mx
 from hwsim.limits import check_bytes
@@ -144,5 +144,5 @@ def register(subparsers) -> None:
     parser.add_argument("--m", type=positive_int, default=64, help="rows of A (tokens)")
     parser.add_argument("--k", type=positive_int, default=384, help="reduction length (at least 4)")
     parser.add_argument("--n", type=positive_int, default=384, help="columns of B (output channels)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=nonnegative_int, default=0)
     parser.set_defaults(handler=_run)

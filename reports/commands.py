@@ -17,7 +17,7 @@ def _run(args: argparse.Namespace) -> int:
     # in place, the new set is the run plus its report: a failed report leaves the previous set whole
     seed = run_dir if in_place else None
     with stage("report"), result_set(out, command="hwsim report", seed_from=seed) as folder:
-        paths = build_report(folder if in_place else run_dir, folder)
+        paths = build_report(run_dir, folder)  # read the run where the user put it: errors name that folder
     for path in paths.values():
         print(f"wrote {out / path.relative_to(folder)}")
     return 0
