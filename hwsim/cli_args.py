@@ -30,4 +30,3 @@ def nonempty_list(text: str) -> str:
     if not any(item.strip() for item in text.split(",")):
         raise argparse.ArgumentTypeError(f"expected a comma-separated list of names, not {text[:60]!r}")
     return text
-

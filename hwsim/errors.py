@@ -7,6 +7,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+#: Problems of one ConfigError listed in its message (the rest are counted).
+MAX_LISTED = 50
+
 
 class HwsimError(Exception):
     """Base class of errors hwsim reports to a user as one clear message (CLI exit code 2)."""
@@ -34,7 +37,10 @@ class ConfigError(HwsimError, ValueError):
             super().__init__(f"{self.source}: {self.problems[0]}")
             return
         head = f"{self.source}: {count} problems"
-        super().__init__(head + "\n" + "\n".join(f"  - {p}" for p in self.problems))
+        shown = [f"  - {p}" for p in self.problems[:MAX_LISTED]]
+        if count > MAX_LISTED:
+            shown.append(f"  ... and {count - MAX_LISTED:,} more")
+        super().__init__(head + "\n" + "\n".join(shown))
 
 
 #: Longest excerpt of a user-supplied value quoted in an error message (characters).

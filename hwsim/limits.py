@@ -24,7 +24,7 @@ _BUDGETS: dict[str, tuple[int | None, str]] = {
     "TOPOLOGY_LAYERS": (100_000, "layers of a SCALE-Sim topology (after depthwise splitting)"),
     "REPLAY_ELEMENTS": (1 << 34, "demand-stream elements of one exact SCALE-Sim DRAM replay"),
     "INPUT_BYTES": (4 << 20, "bytes of one text input: YAML, SCALE-Sim cfg or topology"),
-    "YAML_NODES": (1_000_000, "YAML nodes after alias expansion"),
+    "YAML_NODES": (200_000, "YAML nodes after alias expansion"),
     "YAML_DEPTH": (64, "nesting depth of a YAML document"),
     "MODEL_ITEMS": (1 << 24, "items of one model-file metadata array"),
 }

@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from hwsim.errors import ConfigError, short_repr
+from hwsim.errors import MAX_LISTED, ConfigError, short_repr, short_text
 from hwsim.limits import budget, limit_message
 from hwsim.progress import track
 from hwsim.safe_yaml import load_yaml_mapping
@@ -132,7 +132,7 @@ def _set_dotted(mapping: dict, dotted: str, value) -> None:
 
 
 def _label(point: dict) -> str:
-    return ", ".join(f"{k}={v}" for k, v in point.items())
+    return ", ".join(f"{k}={short_text(str(v), 60)}" for k, v in point.items())
 
 
 def build_archs(spec: SweepSpec) -> list:
@@ -149,6 +149,8 @@ def build_archs(spec: SweepSpec) -> list:
             archs.append(arch_from_dict(data, source=f"point {index}", base_dir=spec.arch_dir))
         except ConfigError as exc:
             problems += [f"sweep.grid point {index} ({_label(point)}): {p}" for p in exc.problems]
+            if len(problems) > MAX_LISTED:  # enough to fix the file; do not validate 10^5 broken points
+                break
     if problems:
         raise ConfigError(spec.source, problems)
     return archs

@@ -152,3 +152,14 @@ def test_conv_kernel_single_item_list_means_square():
 def test_huge_count_refused():
     with pytest.raises(ConfigError, match="exceed 2\\^60"):
         workload_from_dict({"ops": [{"type": "gemm", "m": 2**30, "k": 2**30, "n": 2**30, "count": 8}]})
+
+
+def test_thousands_of_problems_are_counted_not_all_listed(tmp_path):
+    from hwsim.perf.scalesim_io import read_topology
+
+    path = tmp_path / "bad.csv"
+    path.write_text("Layer, M, N, K,\n" + "x, 0, 0, 0,\n" * 5000)
+    with pytest.raises(ConfigError) as err:
+        read_topology(path)
+    text = str(err.value)
+    assert "5000 problems" in text and "... and 4,950 more" in text and len(text) < 10_000
