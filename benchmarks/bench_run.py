@@ -37,11 +37,15 @@ def install_revision(ref: str, dest: Path) -> Path:
 
 
 def run_once(site: Path, args: list[str], out: Path) -> float:
-    """Wall seconds of ``python -m hwsim ARGS --out OUT`` with ``site`` first on the path."""
+    """Wall seconds of ``python -m hwsim ARGS --out OUT`` with ``site`` first on the path.
+
+    Runs in ``out``'s parent folder: ``python -m`` puts the working directory first on ``sys.path``, so
+    running inside a checkout would import that checkout's ``hwsim`` instead of the revision's.
+    """
     env = {**os.environ, "PYTHONPATH": str(site)}
     start = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "hwsim", *args, "--out", str(out)], env=env, capture_output=True,
-                          text=True, check=False)
+                          text=True, check=False, cwd=out.parent)
     elapsed = time.perf_counter() - start
     if done.returncode != 0:
         raise SystemExit(f"hwsim {' '.join(args)} failed at {site}:\n{done.stderr[-2000:]}")
@@ -58,6 +62,12 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory(prefix="hwsim-bench-run-") as tmp:
         tmp = Path(tmp)
         sites = {ref: install_revision(ref, tmp / f"rev{i}") for i, ref in enumerate((args.baseline, args.candidate))}
+        for ref, site in sites.items():
+            where = subprocess.run([sys.executable, "-c", "import hwsim.models, sys; print(hwsim.models.__file__)"],
+                                   env={**os.environ, "PYTHONPATH": str(site)}, cwd=tmp, capture_output=True,
+                                   text=True, check=True).stdout.strip()
+            if not where.startswith(str(site)):
+                raise SystemExit(f"{ref}: hwsim imported from {where}, not from {site}")
         for site in sites.values():  # warm-up (byte-compilation, page cache), not timed
             run_once(site, args.command, tmp / "warm")
         load_before = os.getloadavg()
