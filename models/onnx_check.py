@@ -105,8 +105,11 @@ def _prepare(model_path, calib_sentences, workdir, tmp):
         note = (f"{Path(model_path).name} is already quantized ({kind}): checking its quantized MatMuls as stored "
                 "(no re-quantization); float reference = the same graph with activation quantization bypassed")
         return original, lambda feeds: original.run(feeds, unquantized=True), note
+    from hwsim.progress import stage
+
     calib = [_text_feeds([s]) for s in corpus.sentences("calib", calib_sentences)]
-    qpath = quantize_with_onnxruntime(model_path, Path(tmp) / "qdq.onnx", calib)
+    with stage("onnxruntime quantize_static"):
+        qpath = quantize_with_onnxruntime(model_path, Path(tmp) / "qdq.onnx", calib)
     note = f"{Path(model_path).name} is a float model: quantized by onnxruntime quantize_static (QDQ) for the check"
     return OnnxModel(qpath), original.run, note
 

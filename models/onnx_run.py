@@ -99,7 +99,9 @@ def prepare(path, inputs=None, sentences: int = 4, calib_sentences: int = 8, wor
         calib = [{k: v[i:i + 1] for k, v in feeds.items()} for i in range(len(next(iter(feeds.values()))))]
     else:
         calib = _calibration(model.input_names, calib_sentences)
-    with tempfile.TemporaryDirectory(dir=workdir) as tmp:
+    from hwsim.progress import stage
+
+    with tempfile.TemporaryDirectory(dir=workdir) as tmp, stage("onnxruntime quantize_static"):
         qmodel = OnnxModel(quantize_with_onnxruntime(path, Path(tmp) / "qdq.onnx", calib))
     note = ("float model quantized by onnxruntime quantize_static (QDQ, MatMul, uint8 activations, per-channel "
             f"int8 weights, {len(calib)} calibration samples); float reference: the float model")
