@@ -16,9 +16,10 @@ import re
 _KNOWN = {"model", "workload", "arch", "architecture", "formats", "accuracy", "performance", "total_cycles",
           "compute_cycles", "stall_cycles", "latency_us", "energy_pj", "energy_breakdown_pj", "energy_total_pj",
           "energy_total_uj", "markdown", "dataflow", "timing_mode", "array", "clock_mhz", "macs", "utilization",
-          "tops", "tops_per_w", "power_w", "energy_per_mac_pj", "ops"}
+          "tops", "tops_per_w", "power_w", "energy_per_mac_pj", "ops", "performance_by_format"}
 #: Per-op table: column -> (header with unit, scale applied to the value).
-_OP_COLUMNS = {"name": ("op", None), "kind": ("kind", None), "m": ("M", None), "k": ("K", None), "n": ("N", None),
+_OP_COLUMNS = {"format": ("format", None), "name": ("op", None), "kind": ("kind", None), "m": ("M", None),
+               "k": ("K", None), "n": ("N", None),
                "macs": ("MACs", None), "compute_cycles": ("compute (cycles)", None),
                "stall_cycles": ("stall (cycles)", None), "total_cycles": ("total (cycles)", None),
                "utilization": ("utilization (%)", 100.0), "latency_us": ("latency (µs)", None),
@@ -78,10 +79,12 @@ def headline(summary: dict) -> list[tuple[str, str]]:
         extra += [f"{clock:g} MHz"] if clock else []
         name = arch.get("name", "") if isinstance(arch, dict) else str(arch)
         items.append(("architecture", name + (f" ({' '.join(extra)})" if extra else "")))
+    several = isinstance(summary.get("performance_by_format"), dict) and len(summary["performance_by_format"]) > 1
+    suffix = f" ({summary['formats'][0]})" if several and summary.get("formats") else ""
     for key, label, pattern in _HEADLINE:
         value = lookup(summary, key)
         if isinstance(value, int | float) and not isinstance(value, bool):
-            items.append((label, energy_text(value) if pattern is None else pattern.format(value)))
+            items.append((label + suffix, energy_text(value) if pattern is None else pattern.format(value)))
     return items
 
 
@@ -111,6 +114,30 @@ def records(value) -> list[dict] | None:
     if isinstance(value, dict) and value and all(isinstance(v, dict) for v in value.values()):
         return [{"": k, **dict(flatten(v))} for k, v in value.items()]
     return None
+
+
+def format_rows(formats: dict[str, dict]) -> list[dict]:
+    """One row per format run: cycles, latency, energy and energy per component (µJ)."""
+    rows = []
+    for name, f in formats.items():
+        row = {"format": name}
+        for key, label, scale in (("macs", "MACs", 1), ("total_cycles", "cycles", 1), ("stall_cycles", "stall", 1),
+                                  ("latency_us", "latency (µs)", 1), ("utilization", "utilization (%)", 100),
+                                  ("energy_total_pj", "energy (µJ)", 1e-6)):
+            if isinstance(f.get(key), int | float):
+                row[label] = f[key] * scale if scale != 1 else f[key]
+        row.update({f"{c} (µJ)": v * 1e-6 for c, v in f.get("energy_pj", {}).items()})
+        rows.append(row)
+    return rows
+
+
+def _primary(frame, summary: dict):
+    from hwsim.reports.run_report import per_format, primary_rows
+
+    formats = per_format(frame, summary)
+    primary = primary_rows(frame, summary)
+    label = f", format {primary['format'].iloc[0]}" if formats and "format" in primary and len(primary) else ""
+    return primary, formats, label
 
 
 def extras(summary: dict) -> list[tuple[str, object]]:
@@ -188,6 +215,7 @@ def page(frame, summary: dict, arch: dict | None, charts: dict) -> str:
     """The complete, self-contained ``report.html``."""
     from hwsim.reports.run_report import energy_components, title_of
 
+    primary, formats, label = _primary(frame, summary)
     components = energy_components(frame)
     title = title_of(summary)
     parts = [f"<h1>{_e(title)}</h1>", '<div class="cards">']
@@ -196,6 +224,10 @@ def page(frame, summary: dict, arch: dict | None, charts: dict) -> str:
     parts.append("</div>")
     if isinstance(summary.get("accuracy"), list) and summary["accuracy"]:
         parts += ["<h2>Accuracy of every format vs float</h2>", html_table(summary["accuracy"])]
+    if formats:
+        shown = [charts[n].svg for n in ("energy_by_format.svg", "cycles_by_format.svg") if n in charts]
+        parts += ["<h2>Cost of every format</h2>", html_table(format_rows(formats), scroll=True),
+                  '<div class="charts">', *shown, "</div>"]
     perf = summary.get("performance")
     perf_pairs = ([(k, v) for k, v in perf.items() if not isinstance(v, dict | list)] if isinstance(perf, dict)
                   else [(k, summary[k]) for k in summary if k in _KNOWN and not isinstance(summary[k], dict | list)
@@ -203,13 +235,13 @@ def page(frame, summary: dict, arch: dict | None, charts: dict) -> str:
     if isinstance(perf, str):
         parts += ["<h2>Performance</h2>", f"<p>{_e(perf)}</p>"]
     elif perf_pairs:
-        parts += ["<h2>Performance</h2>", _kv_table(perf_pairs)]
+        parts += [f"<h2>Performance{_e(label.replace(', format', ' of'))}</h2>", _kv_table(perf_pairs)]
     if components:
-        rows = energy_rows(summary, frame, components)
-        parts += ["<h2>Energy by component</h2>", '<div class="charts">',
+        rows = energy_rows(summary, primary, components)
+        parts += [f"<h2>Energy by component{_e(label)}</h2>", '<div class="charts">',
                   html_table([{"component": c, "energy (µJ)": uj, "share (%)": pct} for c, uj, pct in rows]),
                   charts["energy_breakdown.svg"].svg, "</div>"]
-    parts.append(f"<h2>Where cycles and energy go ({len(frame)} ops)</h2>")
+    parts.append(f"<h2>Where cycles and energy go ({len(primary)} ops{_e(label)})</h2>")
     for group in (("energy_by_kind.svg", "cycles_by_kind.svg"), ("energy_by_block.svg", "cycles_by_block.svg"),
                   ("energy_top_ops.svg", "cycles_top_ops.svg"), ("roofline.svg",)):
         shown = [charts[name].svg for name in group if name in charts]
@@ -265,14 +297,17 @@ def markdown(frame, summary: dict, arch: dict | None, charts: dict) -> str:
     """``report.md``: the report as Markdown (tables, charts linked as SVG files)."""
     from hwsim.reports.run_report import energy_components, title_of
 
+    primary, formats, label = _primary(frame, summary)
     components = energy_components(frame)
     lines = [f"# {title_of(summary)}", ""]
     lines += md_table([{"": k, "value": v} for k, v in headline(summary)]) + [""]
     if isinstance(summary.get("accuracy"), list) and summary["accuracy"]:
         lines += ["## Accuracy of every format vs float", "", *md_table(summary["accuracy"]), ""]
+    if formats:
+        lines += ["## Cost of every format", "", *md_table(format_rows(formats)), ""]
     if components:
-        rows = energy_rows(summary, frame, components)
-        lines += ["## Energy by component", "",
+        rows = energy_rows(summary, primary, components)
+        lines += [f"## Energy by component{label}", "",
                   *md_table([{"component": c, "energy (µJ)": uj, "share (%)": pct} for c, uj, pct in rows]), ""]
     lines += ["## Charts", ""]
     for name, chart in charts.items():

@@ -114,10 +114,56 @@ def _energy_segments(frame, components) -> dict[str, list[float]]:
     return {c: list(frame[f"energy_{c}_pj"].astype(float) * 1e-6) for c in components}
 
 
-def build_charts(frame, summary: dict, arch: dict | None) -> dict[str, Chart]:
-    """Every chart of the report, keyed by its SVG file name."""
+def primary_rows(frame, summary: dict):
+    """The per-op rows of the headline run: with a ``format`` column (one block of rows per format run),
+    those of the first format (``summary['formats'][0]``); otherwise every row."""
+    if "format" not in frame.columns or frame["format"].nunique() <= 1:
+        return frame
+    formats = summary.get("formats") or list(dict.fromkeys(frame["format"]))
+    first = formats[0] if formats[0] in set(frame["format"]) else frame["format"].iloc[0]
+    return frame[frame["format"] == first].reset_index(drop=True)
+
+
+def per_format(frame, summary: dict) -> dict[str, dict]:
+    """{format: {total_cycles, compute_cycles, stall_cycles, latency_us, energy_pj: {component: pJ}, ...}}
+    from ``summary['performance_by_format']``, else from the per-op rows' ``format`` column; {} for one."""
+    given = summary.get("performance_by_format")
+    if isinstance(given, dict) and len(given) > 1 and all(isinstance(v, dict) for v in given.values()):
+        return given
+    if "format" not in frame.columns or frame["format"].nunique() <= 1:
+        return {}
     components = energy_components(frame)
-    charts: dict[str, Chart] = {}
+    out = {}
+    for name, rows in frame.groupby("format", sort=False):
+        entry = {k: float(rows[k].sum()) for k in ("total_cycles", "compute_cycles", "stall_cycles", "latency_us")
+                 if k in rows}
+        entry["energy_pj"] = {c: float(rows[f"energy_{c}_pj"].sum()) for c in components}
+        entry["energy_total_pj"] = sum(entry["energy_pj"].values())
+        out[str(name)] = entry
+    return out
+
+
+def _format_charts(formats: dict[str, dict]) -> dict[str, Chart]:
+    names = list(formats)
+    components = list(dict.fromkeys(c for f in formats.values() for c in f.get("energy_pj", {})))
+    charts = {}
+    if components:
+        segments = {c: [formats[n].get("energy_pj", {}).get(c, 0.0) * 1e-6 for n in names] for c in components}
+        charts["energy_by_format.svg"] = hbar_chart(names, segments, title="Energy by format (µJ)", unit="µJ")
+    if all("compute_cycles" in formats[n] and "stall_cycles" in formats[n] for n in names):
+        segments = {"compute": [float(formats[n]["compute_cycles"]) for n in names],
+                    "stall": [float(formats[n]["stall_cycles"]) for n in names]}
+    else:
+        segments = {"cycles": [float(formats[n].get("total_cycles", 0)) for n in names]}
+    charts["cycles_by_format.svg"] = hbar_chart(names, segments, title="Cycles by format", unit="cycles")
+    return charts
+
+
+def build_charts(frame, summary: dict, arch: dict | None) -> dict[str, Chart]:
+    """Every chart of the report, keyed by its SVG file name (per-op charts: the first format's rows)."""
+    charts: dict[str, Chart] = _format_charts(per_format(frame, summary)) if per_format(frame, summary) else {}
+    frame = primary_rows(frame, summary)
+    components = energy_components(frame)
     if components:
         totals = [float(frame[f"energy_{c}_pj"].sum()) * 1e-6 for c in components]
         grand = sum(totals) or 1.0

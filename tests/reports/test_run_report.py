@@ -123,14 +123,14 @@ def test_added_summary_keys_are_shown_not_fatal(tmp_path, run_dir):
     for name in ("per_op.csv", "summary.json"):
         (tmp_path / name).write_text((run_dir / name).read_text())
     summary = json.loads((tmp_path / "summary.json").read_text())
-    summary["performance_by_format"] = {"w8a8": {"total_cycles": 123456789, "energy_total_pj": 5.0},
-                                        "w4a8": {"total_cycles": 98765432, "energy_total_pj": 3.0}}
+    summary["future_by_format"] = {"w8a8": {"total_cycles": 123456789, "energy_total_pj": 5.0},
+                                   "w4a8": {"total_cycles": 98765432, "energy_total_pj": 3.0}}
     summary["new_list"] = [{"format": "fp8", "cosine": 0.99}]
     summary["nested"] = {"a": {"b": [1, 2]}}
     (tmp_path / "summary.json").write_text(json.dumps(summary))
     paths = build_report(tmp_path)
     page, md = paths["report.html"].read_text(), paths["report.md"].read_text()
-    for text in ("performance_by_format", "123,456,789", "98,765,432", "new_list", "fp8"):
+    for text in ("future_by_format", "123,456,789", "98,765,432", "new_list", "fp8"):
         assert text in page and text in md
 
 
@@ -152,3 +152,28 @@ def test_cli_report_error_is_one_line(tmp_path, capsys):
     assert main(["report", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "per_op.csv" in err[0]
+
+
+def test_several_formats_one_block_of_rows_each(tmp_path, run_dir):
+    """A model run over several formats (per-op rows tagged by format, performance_by_format in the
+    summary): per-op charts show the first format only, a cost table and charts compare the formats."""
+    frame = pd.read_csv(run_dir / "per_op.csv")
+    summary = json.loads((run_dir / "summary.json").read_text())
+    doubled = frame.assign(**{c: frame[c] * 2 for c in frame.columns if c.startswith("energy_") and c.endswith("_pj")})
+    both = pd.concat([frame.assign(format="w8a8"), doubled.assign(format="w4a8")], ignore_index=True)
+    both.to_csv(tmp_path / "per_op.csv", index=False)
+    perf = {name: {"total_cycles": summary["total_cycles"], "compute_cycles": summary["compute_cycles"],
+                   "stall_cycles": summary["stall_cycles"], "latency_us": summary["latency_us"],
+                   "energy_pj": {k: v * scale for k, v in summary["energy_breakdown_pj"].items()},
+                   "energy_total_pj": summary["energy_total_pj"] * scale} for name, scale in (("w8a8", 1), ("w4a8", 2))}
+    (tmp_path / "summary.json").write_text(json.dumps({**summary, "formats": ["w8a8", "w4a8"],
+                                                       "performance_by_format": perf}))
+    loaded, loaded_summary = load_run(tmp_path)
+    charts = build_charts(loaded, loaded_summary, None)
+    assert [r.label for r in charts["energy_by_format.svg"].rows] == ["w8a8", "w4a8"]
+    totals = [r.total for r in charts["energy_by_format.svg"].rows]
+    assert totals[1] == pytest.approx(2 * totals[0])
+    by_block = {r.label: r.total for r in charts["energy_by_block.svg"].rows}  # first format only, not the sum
+    assert sum(by_block.values()) == pytest.approx(summary["energy_total_pj"] * 1e-6, rel=1e-9)
+    page = build_report(tmp_path)["report.html"].read_text()
+    assert "Cost of every format" in page and "format w8a8" in page
