@@ -11,21 +11,9 @@ that defines :func:`gemm`, and binding the function here, after the module loade
 
 from __future__ import annotations
 
-import sys as _sys
-
-if _sys.argv and _sys.argv[0].replace("\\", "/").rsplit("/", 1)[-1] in ("hwsim", "hwsim.exe"):
-    # The ``hwsim`` console script: Ctrl-C while numpy & co. load is one line and exit 130, not a
-    # traceback (hwsim.cli.main restores the default handler once it runs).
-    import signal as _signal
-
-    def _interrupted_at_start_up(_signum, _frame):
-        _sys.stderr.write("hwsim: interrupted\n")
-        raise SystemExit(130)
-
-    _signal.signal(_signal.SIGINT, _interrupted_at_start_up)
-
 import importlib
 
+from hwsim import _startup  # noqa: F401  (first: Ctrl-C while the CLI starts is one line, exit 130)
 from hwsim import mx as _mx  # noqa: F401  (registers the MX block formats in the format registry)
 from hwsim.formats import get_format as get_format
 from hwsim.gemm import gemm as gemm
