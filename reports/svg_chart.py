@@ -138,7 +138,10 @@ def _clip(label: str, width_px: float) -> str:
 
 
 def _log_ticks(lo: float, hi: float) -> list[float]:
-    return [10.0 ** e for e in range(math.floor(math.log10(lo)), math.ceil(math.log10(hi)) + 1)]
+    """Decades between ``lo`` and ``hi``, with 2x and 5x steps when the range spans fewer than 3 decades."""
+    decades = range(math.floor(math.log10(lo)), math.ceil(math.log10(hi)) + 1)
+    steps = (1, 2, 5) if math.log10(hi / lo) < 3 else (1,)
+    return [s * 10.0 ** e for e in decades for s in steps]
 
 
 def roofline_chart(points: list[tuple[str, str, float, float]], *, peak_gops: float, bandwidth_gbs: float | None,
