@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 
-from hwsim.perf.arch import ArchSpec, arch_warnings, as_arch, resolved_arch
+from hwsim.perf.arch import ArchSpec, arch_warnings, as_arch, resolved_arch, resolved_arch_lines
 from hwsim.perf.energy import EnergyTable, load_energy_table, op_energy
 from hwsim.perf.results import LayerResult, RunResult
 from hwsim.perf.sources import as_workload
@@ -62,6 +62,8 @@ def simulate(workload=None, arch=None, *, mode: str | None = None, energy_table=
     result = RunResult(arch.name, wl.name, arch.array.dataflow, mode or arch.timing_mode, arch.array.rows,
                        arch.array.cols, arch.clock_mhz, arch_resolved=resolved_arch(arch))
     result.warnings.extend(arch_warnings(arch))
+    if _LOG.isEnabledFor(logging.DEBUG):
+        _LOG.debug("resolved architecture:\n  %s", "\n  ".join(resolved_arch_lines(arch)))
     for op in wl.ops:
         layer = evaluate_op(op, arch, table, mode)
         result.layers.append(layer)

@@ -380,6 +380,18 @@ def resolved_arch(arch: ArchSpec) -> dict:
     return asdict(arch)
 
 
+def resolved_arch_lines(arch: ArchSpec) -> list[str]:
+    """``section.key = value`` for every resolved parameter (``hwsim run -v`` logs them)."""
+    def walk(value, prefix):
+        if isinstance(value, dict):
+            for key, sub in value.items():
+                yield from walk(sub, f"{prefix}.{key}" if prefix else key)
+        else:
+            yield f"{prefix} = {value!r}"
+
+    return list(walk(resolved_arch(arch), ""))
+
+
 #: a unit narrower than ``1 / NARROW_UNIT_RATIO`` of the array columns feeding it is warned about
 NARROW_UNIT_RATIO = 4
 

@@ -147,3 +147,13 @@ def test_resolved_arch_and_narrow_unit_warning_in_summary():
     assert s["architecture"]["timing_mode"] == "pipelined" and s["architecture"]["mapper"] == "search"
     assert any("arch.vector.lanes = 16 is 8x narrower" in w for w in s["warnings"])
     assert not any("requant" in w for w in s["warnings"])  # requant.lanes = 128 here
+
+
+def test_resolved_arch_logged_at_debug(caplog):
+    import logging
+
+    with caplog.at_level(logging.DEBUG, logger="hwsim.perf"):
+        simulate([GemmOp(name="g", m=8, k=8, n=8)], _arch(16, 16))
+    text = caplog.text
+    assert "resolved architecture" in text and "array.rows = 16" in text and "vector.lanes = 16" in text
+    assert "timing_mode = 'pipelined'" in text and "mapper_objective = 'latency'" in text
