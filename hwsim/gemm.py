@@ -49,6 +49,7 @@ __all__ = [
     "gemm",
     "gemm_ex",
     "gemm_fixed",
+    "gemm_fixed_grouped",
     "gemm_mx",
     "mac_product_fixed",
 ]
@@ -546,3 +547,51 @@ def _mx_values(fmt, codes: np.ndarray, scales: np.ndarray, axis: int) -> np.ndar
     from hwsim.mx import MXTensor
 
     return fmt.dequantize(MXTensor(codes=codes, scale_codes=scales, format=fmt, axis=axis))
+
+
+def gemm_fixed_grouped(a_codes, a_format, b_codes, b_format, group_size: int, *, a_zero_point=0,
+                       b_zero_point=0, groups: slice | None = None):
+    """Exact fixed-point accumulators of ``A @ B`` per group of ``group_size`` along K, in one batched GEMM.
+
+    Parameters
+    ----------
+    a_codes : M x K codes; b_codes : K x N codes
+    group_size : int
+        Elements of K per group (``K % group_size == 0``).
+    a_zero_point : int or M x 1 ints
+    b_zero_point : int, 1 x N, or G x N ints (one zero point per group and column)
+    groups : slice, optional
+        Only these groups (bounds memory: the result holds ``len(groups) * M * N`` int64).
+
+    Returns
+    -------
+    acc : int64 ndarray, G x M x N
+        ``acc[g] = sum_{k in group g} (F_a - zp_a)(F_b - zp_b)``, exact.
+    lsb_exponent : int
+    """
+    a_fmt, b_fmt = _resolve_formats(a_format, b_format)
+    a, b = _check_shapes(a_codes, b_codes)
+    if not isinstance(group_size, int) or group_size < 1 or a.shape[1] % group_size:
+        raise ValueError(f"group_size must be a positive divisor of K = {a.shape[1]}, not {group_size!r}")
+    n_groups = a.shape[1] // group_size
+    sel = range(n_groups)[groups] if groups is not None else range(n_groups)
+    k0, k1 = sel.start * group_size, sel.stop * group_size
+    zpa = _zero_point(a_zero_point, (a.shape[0], 1), "a_zero_point")
+    fa = _fixed_operand(a[:, k0:k1], a_fmt, zpa, "a_codes")
+    fb = _fixed_operand(b[k0:k1], b_fmt, 0, "b_codes")
+    zpb = np.asarray(b_zero_point)
+    if np.any(zpb != 0) and b_fmt.kind != "int":
+        raise TypeError(f"b zero point applies to integer formats only, not {b_fmt.name!r}")
+    if zpb.ndim == 2 and zpb.shape[0] == n_groups:
+        zpb = _zero_point(zpb, (n_groups, b.shape[1]), "b_zero_point")[sel.start:sel.stop]
+        fb = fb - np.repeat(zpb, group_size, axis=0)
+    elif np.any(zpb != 0):
+        fb = fb - _zero_point(zpb, (1, b.shape[1]), "b_zero_point")
+    g = len(sel)
+    fa3 = fa.reshape(a.shape[0], g, group_size).transpose(1, 0, 2)
+    fb3 = fb.reshape(g, group_size, b.shape[1])
+    acc = exact_fixed_matmul(fa3, fb3)
+    if acc.dtype == object:
+        raise ValueError(f"group accumulators exceed 62 bits for {a_fmt.name} x {b_fmt.name}, "
+                         f"not group_size {group_size!r}")
+    return acc, a_fmt.lsb_exponent + b_fmt.lsb_exponent

@@ -13,10 +13,13 @@ Pure numpy; no optional dependency.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from math import prod
+from types import MappingProxyType
 
 import numpy as np
+
+from hwsim.qspec import GRANULARITIES, QuantSpec
 
 #: GEMM-like op kinds: ``linear`` (activation x weight [K, N] + optional bias), ``matmul``
 #: (activation x activation: attention scores / context), ``conv`` (lowered to GEMM by the perf model).
@@ -34,52 +37,10 @@ MEMORY_KINDS = frozenset({"kv_write"})
 ZERO_COST_KINDS = frozenset({"reshape", "transpose"})
 OP_KINDS = GEMM_KINDS | NORM_KINDS | ELEMENTWISE_KINDS | MEMORY_KINDS | ZERO_COST_KINDS
 
-GRANULARITIES = ("tensor", "channel", "group", "block")
+__all__ = ["GRANULARITIES", "OP_KINDS", "FrozenGraphError", "Graph", "Op", "QuantSpec", "TensorInfo"]
 
 
 @dataclass(frozen=True, eq=False)
-class QuantSpec:
-    """How a tensor is quantized.
-
-    Parameters
-    ----------
-    format : str
-        hwsim format name (``"int8"``, ``"uint8"``, ``"int4"``, ``"dint4"``, ``"float8_e4m3fn"``,
-        ``"mxfp4"``, ...).
-    granularity : {"tensor", "channel", "group", "block"}
-        Scale sharing. ``channel`` has one scale per index of ``axis``; ``group``/``block`` share one
-        scale per ``group_size`` consecutive elements along ``axis``.
-    axis : int or None
-        Channel axis (``channel``) or the grouped axis (``group``/``block``).
-    group_size : int or None
-    scale, zero_point : ndarray or None
-        Real value = ``(code_value - zero_point) * scale``. ``None`` when not yet calibrated.
-    """
-
-    format: str
-    granularity: str = "tensor"
-    axis: int | None = None
-    group_size: int | None = None
-    scale: np.ndarray | None = None
-    zero_point: np.ndarray | None = None
-
-    def __post_init__(self):
-        if self.granularity not in GRANULARITIES:
-            raise ValueError(f"QuantSpec.granularity must be one of {GRANULARITIES}, "
-                             f"not {self.granularity!r}")
-        if self.granularity in ("group", "block") and not (isinstance(self.group_size, int)
-                                                          and self.group_size > 0):
-            raise ValueError(f"QuantSpec.group_size must be a positive int for {self.granularity!r} "
-                             f"granularity, not {self.group_size!r}")
-
-    def describe(self) -> str:
-        """Short text such as ``int8/channel`` or ``uint4/group128``."""
-        if self.granularity in ("group", "block"):
-            return f"{self.format}/{self.granularity}{self.group_size}"
-        return f"{self.format}/{self.granularity}"
-
-
-@dataclass(eq=False)
 class TensorInfo:
     """A named tensor: shape, storage dtype, whether it is a weight (constant) and its quantization."""
 
@@ -95,18 +56,15 @@ class TensorInfo:
 
     @property
     def bits_per_element(self) -> float:
-        """Storage bits per element: the quant format's width if quantized, else the dtype's."""
+        """Storage bits per element: the quant format's width (MX: plus the shared scale per block),
+        else the dtype's."""
         if self.quant is not None:
-            digits = "".join(c for c in self.quant.format if c.isdigit())
-            name = self.quant.format
-            if name.startswith("float8") or name.startswith("mxfp8") or name == "mxint8":
-                return 8.0
-            if name.startswith("float6") or name.startswith("mxfp6"):
-                return 6.0
-            if name.startswith("float4") or name in ("mxfp4", "nf4", "nvfp4"):
-                return 4.0
-            if digits:
-                return float(int(digits))
+            from hwsim.formats import get_format
+
+            spec = get_format(self.quant.format)
+            if spec.kind == "mx":
+                return float(spec.element.bits) + spec.scale.bits / spec.block_size
+            return float(spec.bits)
         return float(np.dtype(self.dtype).itemsize * 8)
 
     @property
@@ -114,9 +72,13 @@ class TensorInfo:
         return self.size * self.bits_per_element / 8.0
 
 
-@dataclass(eq=False)
+@dataclass(frozen=True, eq=False)
 class Op:
-    """One operation. ``kind`` is one of :data:`OP_KINDS`; inputs/outputs name graph tensors."""
+    """One operation. ``kind`` is one of :data:`OP_KINDS`; inputs/outputs name graph tensors.
+
+    ``reshape`` ops carry ``shape`` in ONNX convention (``0`` copies the input dimension, ``-1`` is
+    inferred) so one graph runs any batch/sequence length.
+    """
 
     name: str
     kind: str
@@ -125,8 +87,15 @@ class Op:
     attrs: dict = field(default_factory=dict)
 
 
+class FrozenGraphError(RuntimeError):
+    """Raised when a frozen graph is modified (passes return new graphs: use :meth:`Graph.edit`)."""
+
+
 class Graph:
-    """Ops in execution order plus their tensors.
+    """Ops in execution order plus their tensors; immutable once :meth:`freeze` is called.
+
+    A pass never mutates a frozen graph: it calls :meth:`edit` (an unfrozen copy sharing the unchanged
+    tensors and weight arrays), changes the copy and freezes it.
 
     >>> g = Graph("toy")
     >>> _ = g.add_tensor("x", (4, 8)); _ = g.add_tensor("w", (8, 16), is_weight=True)
@@ -145,10 +114,18 @@ class Graph:
         #: Names of the graph's runtime inputs and outputs.
         self.inputs: tuple[str, ...] = ()
         self.outputs: tuple[str, ...] = ()
+        #: Free-form facts about the model (``family``: ``"encoder"``/``"llm"``, ...).
+        self.meta: dict = {}
+        self.frozen = False
 
     # -- construction -------------------------------------------------------------------------
+    def _check_mutable(self) -> None:
+        if self.frozen:
+            raise FrozenGraphError(f"graph {self.name!r} is frozen; passes must work on graph.edit()")
+
     def add_tensor(self, name: str, shape, *, dtype: str = "float32", is_weight: bool = False,
                    quant: QuantSpec | None = None) -> TensorInfo:
+        self._check_mutable()
         if name in self.tensors:
             raise ValueError(f"graph {self.name!r}: tensor {name!r} defined twice")
         shape = tuple(int(s) for s in shape)
@@ -159,19 +136,97 @@ class Graph:
         self.tensors[name] = info
         return info
 
-    def add_op(self, name: str, kind: str, inputs, outputs, **attrs) -> Op:
+    def _new_op(self, name: str, kind: str, inputs, outputs, attrs: dict) -> Op:
         if kind not in OP_KINDS:
             raise ValueError(f"graph {self.name!r}: op {name!r} has unsupported kind; expected one of "
                              f"{sorted(OP_KINDS)}, not {kind!r}")
         for t in list(inputs) + list(outputs):
             if t not in self.tensors:
                 raise ValueError(f"graph {self.name!r}: op {name!r} refers to unknown tensor {t!r}")
-        op = Op(name, kind, tuple(inputs), tuple(outputs), dict(attrs))
+        if kind == "reshape" and "shape" not in attrs:
+            raise ValueError(f"graph {self.name!r}: reshape op {name!r} needs a 'shape' attribute")
+        return Op(name, kind, tuple(inputs), tuple(outputs), dict(attrs))
+
+    def add_op(self, name: str, kind: str, inputs, outputs, **attrs) -> Op:
+        self._check_mutable()
+        op = self._new_op(name, kind, inputs, outputs, attrs)
         self.ops.append(op)
         return op
 
+    def insert_op(self, after: str, name: str, kind: str, inputs, outputs, **attrs) -> Op:
+        """Insert a new op right after the op named ``after`` (graph rewrites)."""
+        self._check_mutable()
+        op = self._new_op(name, kind, inputs, outputs, attrs)
+        index = next((i for i, o in enumerate(self.ops) if o.name == after), None)
+        if index is None:
+            raise ValueError(f"graph {self.name!r}: no op named {after!r} to insert after")
+        self.ops.insert(index + 1, op)
+        return op
+
+    def rewire(self, op_name: str, old: str, new: str) -> None:
+        """Make op ``op_name`` read tensor ``new`` where it read ``old``."""
+        self._check_mutable()
+        for i, op in enumerate(self.ops):
+            if op.name == op_name:
+                self.ops[i] = replace(op, inputs=tuple(new if t == old else t for t in op.inputs))
+                return
+        raise ValueError(f"graph {self.name!r}: no op named {op_name!r}")
+
     def set_quant(self, tensor: str, quant: QuantSpec | None) -> None:
-        self.tensors[tensor].quant = quant
+        self._check_mutable()
+        self.tensors[tensor] = replace(self.tensors[tensor], quant=quant)
+
+    def set_weight(self, tensor: str, value: np.ndarray) -> None:
+        """Replace a constant (the shape must stay the same)."""
+        self._check_mutable()
+        value = np.asarray(value)
+        if tuple(value.shape) != self.tensors[tensor].shape:
+            raise ValueError(f"graph {self.name!r}: weight {tensor!r} must keep shape "
+                             f"{self.tensors[tensor].shape}, not {value.shape!r}")
+        self.weights[tensor] = value
+
+    def freeze(self) -> Graph:
+        """Make the graph immutable (weights become read-only arrays); returns ``self``."""
+        if not self.frozen:
+            for value in self.weights.values():
+                if isinstance(value, np.ndarray):
+                    value.flags.writeable = False
+            self.ops = tuple(self.ops)
+            self.tensors = MappingProxyType(dict(self.tensors))
+            self.weights = MappingProxyType(dict(self.weights))
+            self.frozen = True
+        return self
+
+    def edit(self, name: str | None = None) -> Graph:
+        """An unfrozen copy for a pass (tensor infos, ops and weight arrays are shared, not copied)."""
+        g = Graph(self.name if name is None else name)
+        g.tensors = dict(self.tensors)
+        g.ops = list(self.ops)
+        g.weights = dict(self.weights)
+        g.inputs, g.outputs = tuple(self.inputs), tuple(self.outputs)
+        g.meta = dict(self.meta)
+        return g
+
+    # -- queries ------------------------------------------------------------------------------
+    def op(self, name: str) -> Op:
+        for op in self.ops:
+            if op.name == name:
+                return op
+        raise KeyError(f"graph {self.name!r}: no op named {name!r}")
+
+    def consumers(self) -> dict[str, list[Op]]:
+        """Ops reading each tensor, in execution order."""
+        users: dict[str, list[Op]] = {}
+        for op in self.ops:
+            for t in op.inputs:
+                users.setdefault(t, []).append(op)
+        return users
+
+    def producers(self) -> dict[str, Op]:
+        return {t: op for op in self.ops for t in op.outputs}
+
+    def quant(self, tensor: str) -> QuantSpec | None:
+        return self.tensors[tensor].quant
 
     # -- analysis -----------------------------------------------------------------------------
     def gemm_dims(self, op: Op) -> tuple[int, int, int, int]:

@@ -71,11 +71,13 @@ def _run(args) -> int:
     options = {}
     if args.layers is not None:
         options["layers"] = args.layers
-    formats = args.formats if args.formats is not None else ("q4_1-a8" if args.model == "smollm2" else "w8a8")
-    sentences = args.sentences if args.sentences is not None else (1 if args.model == "smollm2" else 4)
+    if args.tokens is not None:
+        if args.model != "smollm2":
+            raise ValueError(f"--tokens applies to --model smollm2, not {args.model!r}")
+        options["tokens"] = args.tokens
     out = args.out or DEFAULT_OUT
     with result_set(out, command="hwsim run") as folder:  # summary and report replace the old set together
-        summary = run_model(args.model, arch, formats, sentences, folder, **options)
+        summary = run_model(args.model, arch, args.formats, args.sentences, folder, **options)
         write_arch(folder, arch)
         report = build_report_if(summary, args, folder)
     emit(summary, args, out, "summary.json, summary.md, per_layer.csv, accuracy.csv, arch.json", report,
@@ -141,11 +143,11 @@ def _check_onnx(args) -> int:
 
 
 def _info(args) -> int:
-    from hwsim.models.qexec import PRESETS
+    from hwsim.ptq import load_recipe, preset_names
 
-    print("format presets:")
-    for name, cfg in PRESETS.items():
-        print(f"  {name:<16} {cfg.describe()}")
+    print("recipe presets (use a name with --formats/--recipe, or pass a recipe YAML file):")
+    for name in preset_names():
+        print(f"  {name:<16} {load_recipe(name).describe()}")
     return 0
 
 
@@ -157,10 +159,12 @@ def _register_run(subparsers) -> None:
                     "With --workload: cycles/energy of a workload YAML or SCALE-Sim topology CSV only.")
     r.add_argument("--model", default="minilm", choices=("minilm", "smollm2"), help="embedded model (default minilm)")
     r.add_argument("--arch", default=None, help="architecture YAML (default: the packaged default)")
-    r.add_argument("--formats", default=None, type=nonempty_list,
-                   help="comma-separated presets (see `hwsim model formats`; default w8a8, SmolLM2: q4_1-a8)")
+    r.add_argument("--formats", "--recipe", dest="formats", default=None, type=nonempty_list,
+                   help="comma-separated recipe presets or recipe YAML files (see `hwsim model formats`; "
+                        "default w8a8, SmolLM2: q4_1-a8)")
     r.add_argument("--sentences", type=positive_int, default=None,
-                   help="held-out sentences (MiniLM, default 4) / 48-token text chunks (SmolLM2, default 1)")
+                   help="held-out sentences (MiniLM, default 4) / text chunks (SmolLM2, default 8)")
+    r.add_argument("--tokens", type=positive_int, default=None, help="tokens per SmolLM2 text chunk (default 256)")
     r.add_argument("--layers", type=positive_int, default=None, help="truncate the model to this many layers")
     r.add_argument("--workload", help="workload YAML, SCALE-Sim topology CSV, or llm:NAME / llm:config.json "
                                       "(a built-in LLM or a Hugging Face config): performance model only")
@@ -197,6 +201,6 @@ def register(subparsers) -> None:
     c.add_argument("--sentences", type=positive_int, default=2)
     c.add_argument("--json", action="store_true", help="print the check as JSON on stdout")
     c.set_defaults(handler=_check_onnx)
-    f = sub.add_parser("formats", help="list the quantization presets")
+    f = sub.add_parser("formats", help="list the quantization recipe presets")
     f.set_defaults(handler=_info)
     p.set_defaults(handler=lambda args: (p.print_help(), 0)[1])

@@ -13,16 +13,13 @@ output head is tied to ``token_embd``). Grouped-query attention is expressed wit
 query heads of a KV head are stacked along the row axis of one score GEMM (``query_period`` tells the
 causal mask the position of each row).
 
-The quantized run (:class:`GGUFBackend`) keeps the weights exactly as stored (Q4_1 codes with their
-``d``/``m``; Q8_0 codes with ``d``), quantizes activations to int8 per token (dynamic, like llama.cpp's
-Q8 activation blocks), accumulates every 32-element block exactly with ``hwsim.gemm.gemm_fixed`` and
-combines blocks as ``s_a (d·acc + m·Σa)``. Norms, RoPE, softmax, SiLU and the attention GEMMs run
-in float (vector unit) — the integer RMSNorm is exercised separately on this model's real activations.
+The stored blocks become the weights' QuantSpecs (``uint4`` codes with per-block scale ``d`` and offset
+``m``; ``int8`` codes with ``d``), so the integer executor runs them exactly as stored: every 32-element
+block is accumulated exactly and blocks combine as ``s_a (d·acc + m·Σa)`` (:mod:`hwsim.qlinear`).
 """
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,6 +47,12 @@ class BlockQuant:
     scale: np.ndarray  # [K/32, N] float64
     offset: np.ndarray | None  # [K/32, N] float64 (Q4_1 m) or None
     block: int = 32
+
+    def spec(self):
+        """This tensor as a weight :class:`hwsim.qspec.QuantSpec` (group granularity along K, offset ``m``)."""
+        from hwsim.qspec import QuantSpec
+
+        return QuantSpec(self.fmt, "group", 0, self.block, scale=self.scale, offset=self.offset, codes=self.codes)
 
     def dequantize(self) -> np.ndarray:
         from hwsim.formats import get_format
@@ -149,8 +152,9 @@ class GGUFModel:
 
 
 def build_graph(model: GGUFModel, seq: int, *, layers: int | None = None, name: str = "smollm2-135m") -> Graph:
-    """Causal-LM graph for one sequence of ``seq`` tokens; weights dequantized to float32 in
-    ``graph.weights`` and kept block-quantized in ``graph.block_weights`` (same names)."""
+    """Causal-LM graph for one sequence of ``seq`` tokens (any length runs; ``seq`` sets the shapes the
+    performance model prices). Weights are dequantized to float32 in ``graph.weights`` (the float reference)
+    and carry their stored GGUF blocks as QuantSpecs (``uint4`` + offset for Q4_1, ``int8`` for Q8_0)."""
     c = model.config
     n_layers = c.layers if layers is None else int(layers)
     if not 1 <= n_layers <= c.layers:
@@ -158,27 +162,31 @@ def build_graph(model: GGUFModel, seq: int, *, layers: int | None = None, name: 
     d, dh = c.hidden, c.hidden // c.heads
     group = c.heads // c.kv_heads
     g = Graph(name)
-    g.block_weights = {}
 
     def weight(key: str) -> str:
         if key not in g.tensors:
             q = model.quantized(key)
+            spec = None
             if isinstance(q, BlockQuant):
-                g.block_weights[key] = q
+                spec = q.spec()
                 g.weights[key] = q.dequantize().astype(np.float32)
             else:
                 g.weights[key] = np.asarray(q, np.float32)
-            g.add_tensor(key, g.weights[key].shape, is_weight=True)
+            g.add_tensor(key, g.weights[key].shape, is_weight=True, quant=spec)
         return key
 
     def act(key, shape):
         g.add_tensor(key, shape)
         return key
 
-    def op(opname, kind, inputs, shape, **attrs):
-        out = act(opname + ".out", shape)
+    def op(opname, kind, inputs, out_shape, **attrs):
+        out = act(opname + ".out", out_shape)
         g.add_op(opname, kind, inputs, [out], **attrs)
         return out
+
+    def heads(prefix: str, x: str, n: int) -> str:
+        split = op(prefix + "_split", "reshape", [x], (1, seq, n, dh), shape=(0, 0, n, dh))
+        return op(prefix + "_heads", "transpose", [split], (1, n, seq, dh), perm=(0, 2, 1, 3))
 
     g.add_tensor("input_ids", (1, seq), dtype="int64")
     x = op("token_embd", "embedding", ["input_ids", weight("token_embd.weight")], (1, seq, d),
@@ -189,22 +197,18 @@ def build_graph(model: GGUFModel, seq: int, *, layers: int | None = None, name: 
         q = op(p + "attn_q", "linear", [h, weight(p + "attn_q.weight")], (1, seq, d))
         k = op(p + "attn_k", "linear", [h, weight(p + "attn_k.weight")], (1, seq, c.kv_heads * dh))
         v = op(p + "attn_v", "linear", [h, weight(p + "attn_v.weight")], (1, seq, c.kv_heads * dh))
-        qh = op(p + "q_heads", "transpose", [op(p + "q_split", "reshape", [q], (1, seq, c.heads, dh))],
-                (1, c.heads, seq, dh), perm=(0, 2, 1, 3))
-        kh = op(p + "k_heads", "transpose", [op(p + "k_split", "reshape", [k], (1, seq, c.kv_heads, dh))],
-                (1, c.kv_heads, seq, dh), perm=(0, 2, 1, 3))
-        vh = op(p + "v_heads", "transpose", [op(p + "v_split", "reshape", [v], (1, seq, c.kv_heads, dh))],
-                (1, c.kv_heads, seq, dh), perm=(0, 2, 1, 3))
+        qh, kh, vh = (heads(p + name, x, n) for name, x, n in (("q", q, c.heads), ("k", k, c.kv_heads),
+                                                                ("v", v, c.kv_heads)))
         qr = op(p + "q_rope", "rope", [qh], (1, c.heads, seq, dh), base=c.rope_base)
         kr = op(p + "k_rope", "rope", [kh], (1, c.kv_heads, seq, dh), base=c.rope_base)
-        qg = op(p + "q_group", "reshape", [qr], (1, c.kv_heads, group * seq, dh))
+        qg = op(p + "q_group", "reshape", [qr], (1, c.kv_heads, group * seq, dh), shape=(0, c.kv_heads, -1, dh))
         kt = op(p + "k_t", "transpose", [kr], (1, c.kv_heads, dh, seq), perm=(0, 1, 3, 2))
         s = op(p + "scores", "matmul", [qg, kt], (1, c.kv_heads, group * seq, seq), scale=1.0 / np.sqrt(dh))
-        pr = op(p + "softmax", "softmax", [s], (1, c.kv_heads, group * seq, seq), causal=True, query_period=seq)
+        pr = op(p + "softmax", "softmax", [s], (1, c.kv_heads, group * seq, seq), causal=True, query_groups=group)
         ctx = op(p + "context", "matmul", [pr, vh], (1, c.kv_heads, group * seq, dh))
-        ch = op(p + "ctx_heads", "reshape", [ctx], (1, c.heads, seq, dh))
+        ch = op(p + "ctx_heads", "reshape", [ctx], (1, c.heads, seq, dh), shape=(0, c.heads, -1, dh))
         merged = op(p + "merge", "reshape", [op(p + "ctx_t", "transpose", [ch], (1, seq, c.heads, dh),
-                                                 perm=(0, 2, 1, 3))], (1, seq, d))
+                                                 perm=(0, 2, 1, 3))], (1, seq, d), shape=(0, 0, -1))
         o = op(p + "attn_output", "linear", [merged, weight(p + "attn_output.weight")], (1, seq, d))
         x = op(p + "attn_residual", "add", [o, x], (1, seq, d))
         h = op(p + "ffn_norm", "rmsnorm", [x, weight(p + "ffn_norm.weight")], (1, seq, d), eps=c.eps)
@@ -217,90 +221,8 @@ def build_graph(model: GGUFModel, seq: int, *, layers: int | None = None, name: 
     # tied output head: logits = x @ token_embd^T; token_embd is stored [vocab, d] -> [K=d, N=vocab]
     logits = op("output", "linear", [x, weight("token_embd.weight")], (1, seq, c.vocab))
     g.inputs, g.outputs = ("input_ids",), (logits,)
-    return g
-
-
-class GGUFBackend:
-    """Float numerics except the weight GEMMs, which run on the stored GGUF blocks: int8 per-token
-    activations x Q4_1/Q8_0 codes, exact per-block accumulators from ``gemm_fixed``."""
-
-    def __init__(self, graph, a_format: str = "int8"):
-        from hwsim.models.execute import FloatBackend
-
-        self.graph = graph
-        self.a_format = a_format
-        self._float = FloatBackend()
-
-    def __getattr__(self, name):
-        return getattr(self._float, name)
-
-    def linear(self, op, x, w, b=None):
-        from hwsim.formats import get_format
-        from hwsim.gemm import gemm_fixed
-
-        bq = self.graph.block_weights.get(op.inputs[1])
-        if bq is None:
-            return self._float.linear(op, x, w, b)
-        spec = get_format(self.a_format)
-        x2 = np.asarray(x, np.float64).reshape(-1, x.shape[-1])
-        s_a = np.maximum(np.abs(x2).max(axis=1, keepdims=True), 1e-30) / spec.hi  # per token
-        a_int = np.clip(np.rint(x2 / s_a), -spec.hi, spec.hi).astype(np.int64)
-        a_codes = spec.int_to_code(a_int)
-        y = np.zeros((x2.shape[0], bq.codes.shape[1]))
-        blk = bq.block
-        for i in range(bq.codes.shape[0] // blk):
-            sl = slice(i * blk, (i + 1) * blk)
-            acc, lsb = gemm_fixed(a_codes[:, sl], spec, bq.codes[sl], bq.fmt)
-            y += np.ldexp(np.asarray(acc, np.float64), lsb) * bq.scale[i]
-            if bq.offset is not None:
-                y += a_int[:, sl].sum(axis=1, keepdims=True) * bq.offset[i]
-        y = y * s_a
-        if b is not None:
-            y = y + b
-        return y.reshape(*x.shape[:-1], -1).astype(np.float32)
-
-
-def perplexity(logits: np.ndarray, ids: np.ndarray) -> tuple[float, np.ndarray]:
-    """Perplexity of ``ids[1:]`` under ``logits[:-1]`` (one sequence); returns (ppl, argmax predictions)."""
-    lg = np.asarray(logits, np.float64).reshape(-1, logits.shape[-1])[:-1]
-    tgt = np.asarray(ids).reshape(-1)[1:]
-    lg = lg - lg.max(axis=1, keepdims=True)
-    logp = lg - np.log(np.exp(lg).sum(axis=1, keepdims=True))
-    nll = -logp[np.arange(len(tgt)), tgt]
-    return float(np.exp(nll.mean())), lg.argmax(axis=1)
-
-
-def run_smollm2(formats=("q4_1-a8",), sentences: int = 1, *, tokens: int = 48, layers: int | None = None,
-                model: GGUFModel | None = None) -> dict:
-    """Perplexity of SmolLM2 on pydoc eval text: float (GGUF weights dequantized) vs the integer
-    GEMM path; plus next-token agreement. ``sentences`` chunks of ``tokens`` tokens each."""
-    from hwsim.models import corpus
-    from hwsim.models.execute import FloatBackend, run_graph
-
-    for f in formats:
-        if f not in ("q4_1-a8",):
-            raise ValueError(f"SmolLM2 runs its stored GGUF weights; formats must be 'q4_1-a8', not {f!r}")
-    start = time.perf_counter()
-    model = model or GGUFModel()
-    tok = model.tokenizer()
-    ids_all = tok.encode(corpus.text("eval", 400 * tokens * sentences // 60 + 400)).ids
-    rows_f, rows_q, agree, graph = [], [], [], None
-    for c in range(sentences):
-        chunk = [model.bos_id] + ids_all[c * (tokens - 1):(c + 1) * (tokens - 1)]
-        ids = np.array([chunk], np.int64)
-        graph = build_graph(model, ids.shape[1], layers=layers)
-        ref = run_graph(graph, {"input_ids": ids}, FloatBackend())[graph.outputs[0]]
-        out = run_graph(graph, {"input_ids": ids}, GGUFBackend(graph))[graph.outputs[0]]
-        pf, af = perplexity(ref, ids)
-        pq, aq = perplexity(out, ids)
-        rows_f.append(np.log(pf))
-        rows_q.append(np.log(pq))
-        agree.append(float(np.mean(af == aq)))
-    row = {"format": formats[0], "description": "W Q4_1/Q8_0 as stored (GGUF blocks of 32), A int8/token",
-           "seconds": round(time.perf_counter() - start, 2),
-           "perplexity_float": float(np.exp(np.mean(rows_f))), "perplexity": float(np.exp(np.mean(rows_q))),
-           "next_token_agreement": float(np.mean(agree)), "tokens": int(sentences * tokens)}
-    return {"model": "smollm2-135m", "graph": graph, "accuracy": [row]}
+    g.meta["family"] = "llm"
+    return g.freeze()
 
 
 def norm_outlier_study(model: GGUFModel | None = None, *, layers=(2, 5, 15), tokens: int = 64) -> list[dict]:
@@ -310,9 +232,9 @@ def norm_outlier_study(model: GGUFModel | None = None, *, layers=(2, 5, 15), tok
     ``λ_c = max(1, amax_c / median(amax))``. Output int16 so only the input quantization differs.
     The BOS row (an attention sink with extreme values) is excluded. Returns one row per layer.
     """
+    from hwsim.float_executor import FloatBackend, run_graph
     from hwsim.layernorm import calibrate_norm, float_norm, integer_norm
     from hwsim.models import corpus
-    from hwsim.models.execute import FloatBackend, run_graph
 
     model = model or GGUFModel()
     tok = model.tokenizer()

@@ -7,7 +7,7 @@ FFN 1536 with exact (erf) GELU, post-LayerNorm (13 LayerNorms incl. the embeddin
 mean pooling over the attention mask, then L2 normalisation.
 
 :func:`build_graph` turns the weights into a :class:`hwsim.graph.Graph` for a fixed batch shape;
-``hwsim.models.execute`` runs it in float or through the quantized datapath.
+``hwsim.float_executor`` runs it in float or through the quantized datapath.
 """
 
 from __future__ import annotations
@@ -187,8 +187,8 @@ def build_graph(config: BertConfig, weights: dict | None, batch: int, seq: int, 
                                      weight(name + ".bias", weights[name + ".bias"])], [y], eps=config.eps)
         return y
 
-    def view(opname: str, kind: str, x: str, shape, **attrs) -> str:
-        y = act(opname + ".out", shape)
+    def view(opname: str, kind: str, x: str, out_shape, **attrs) -> str:
+        y = act(opname + ".out", out_shape)
         g.add_op(opname, kind, [x], [y], **attrs)
         return y
 
@@ -198,14 +198,15 @@ def build_graph(config: BertConfig, weights: dict | None, batch: int, seq: int, 
         q = linear(att + "query", h, d)
         k = linear(att + "key", h, d)
         v = linear(att + "value", h, d)
+        split = (0, 0, heads, dh)
         qh = view(att + "q_heads", "transpose",
-                  view(att + "q_split", "reshape", q, (batch, seq, heads, dh)),
+                  view(att + "q_split", "reshape", q, (batch, seq, heads, dh), shape=split),
                   (batch, heads, seq, dh), perm=(0, 2, 1, 3))
         kt = view(att + "k_heads", "transpose",
-                  view(att + "k_split", "reshape", k, (batch, seq, heads, dh)),
+                  view(att + "k_split", "reshape", k, (batch, seq, heads, dh), shape=split),
                   (batch, heads, dh, seq), perm=(0, 2, 3, 1))
         vh = view(att + "v_heads", "transpose",
-                  view(att + "v_split", "reshape", v, (batch, seq, heads, dh)),
+                  view(att + "v_split", "reshape", v, (batch, seq, heads, dh), shape=split),
                   (batch, heads, seq, dh), perm=(0, 2, 1, 3))
         scores = act(att + "scores.out", (batch, heads, seq, seq))
         g.add_op(att + "scores", "matmul", [qh, kt], [scores], scale=1.0 / np.sqrt(dh))
@@ -215,7 +216,7 @@ def build_graph(config: BertConfig, weights: dict | None, batch: int, seq: int, 
         g.add_op(att + "context", "matmul", [probs, vh], [ctx])
         merged = view(att + "merge", "reshape",
                       view(att + "ctx_heads", "transpose", ctx, (batch, seq, heads, dh), perm=(0, 2, 1, 3)),
-                      (batch, seq, d))
+                      (batch, seq, d), shape=(0, 0, -1))
         o = linear(p + "attention.output.dense", merged, d)
         r1 = act(p + "attention.output.residual.out", (batch, seq, d))
         g.add_op(p + "attention.output.residual", "add", [o, h], [r1])
@@ -230,4 +231,5 @@ def build_graph(config: BertConfig, weights: dict | None, batch: int, seq: int, 
     g.add_op("mean_pooling", "mean_pool", [h, "attention_mask"], [pooled])
     g.inputs = ("input_ids", "attention_mask")
     g.outputs = ("pooled",)
-    return g
+    g.meta["family"] = "encoder"
+    return g.freeze()

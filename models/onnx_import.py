@@ -270,7 +270,7 @@ class OnnxModel:
         return np.sqrt(x)
 
     def _op_Erf(self, n, a, x):
-        from hwsim.models.execute import erf
+        from hwsim.float_executor import erf
 
         return erf(x).astype(np.float32)
 

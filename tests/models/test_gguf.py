@@ -27,27 +27,43 @@ def test_config_and_block_decoding(model):
 
 
 def test_integer_path_two_layers(model):
-    from hwsim.models.execute import FloatBackend, run_graph
+    from hwsim.float_executor import FloatBackend, run_graph
+    from hwsim.int_executor import IntegerExecutor
+    from hwsim.models.run import nll
+    from hwsim.ptq import apply_recipe
+    from hwsim.qspec import QTensor
 
     tok = model.tokenizer()
     ids = np.array([[model.bos_id] + tok.encode("The capital of France is Paris. The capital of Italy is").ids])
     g = gi.build_graph(model, ids.shape[1], layers=2)
     ref = run_graph(g, {"input_ids": ids}, FloatBackend())[g.outputs[0]]
-    be = gi.GGUFBackend(g)
-    out = run_graph(g, {"input_ids": ids}, be)[g.outputs[0]]
+    q = apply_recipe(g, "q4_1-a8", [{"input_ids": ids}])
+    ex = IntegerExecutor(q)
+    env = ex.run({"input_ids": ids}, keep=True)
+    out = env[g.outputs[0]]
     assert out.shape == (1, ids.shape[1], 49152)
     cos = (out * ref).sum(-1) / np.linalg.norm(out, axis=-1) / np.linalg.norm(ref, axis=-1)
     assert cos.min() > 0.99 and np.abs(out - ref).max() > 0  # quantized activations, same weights
-    # one block-quantized linear reproduced by hand: integer codes x int8 per-token activations
-    x = np.random.default_rng(0).normal(size=(3, 576)).astype(np.float32)
-    op = next(o for o in g.ops if o.name == "blk.0.attn_k")
-    bq = g.block_weights[op.inputs[1]]
-    s_a = np.abs(x).max(1, keepdims=True) / 127
-    a = np.clip(np.rint(x / s_a), -127, 127)
-    w = bq.dequantize()
-    np.testing.assert_allclose(be.linear(op, x, g.weights[op.inputs[1]]), (a @ w) * s_a, rtol=2e-6, atol=2e-6)
-    ppl, _ = gi.perplexity(ref, ids)
-    assert np.isfinite(ppl) and ppl > 1  # a 2-layer truncation is not a language model
+    assert ex.numerics["blk.0.ffn_down"] == "integer" and ex.numerics["blk.0.attn_norm"] == "integer"
+    assert ex.numerics["blk.0.q_rope"] == "float"
+    # one block-quantized linear reproduced by hand: Q4_1 codes x int8 per-token activations
+    op = next(o for o in g.ops if o.name == "blk.0.ffn_down")
+    spec = q.tensors[op.inputs[1]].quant
+    assert spec.describe() == "uint4/group32" and spec.offset is not None
+    xq = env[op.inputs[0]]
+    assert isinstance(xq, QTensor) and xq.scale.shape == (1, ids.shape[1], 1)  # dynamic per-token int8
+    a = get_format_int8(xq.codes)
+    w = spec.codes.astype(np.int64) * np.repeat(spec.scale, 32, axis=0) + np.repeat(spec.offset, 32, axis=0)
+    np.testing.assert_allclose((a * xq.scale).reshape(-1, 1536) @ w,
+                               np.asarray(env[op.outputs[0]]).reshape(-1, 576), rtol=0, atol=1e-9 * np.abs(w).sum())
+    nll_values, _ = nll(ref, ids)
+    assert np.all(np.isfinite(nll_values))
+
+
+def get_format_int8(codes):
+    from hwsim.formats import get_format
+
+    return get_format("int8").code_to_int(codes)
 
 
 def test_ori_ln_on_real_outlier_channels(model):

@@ -5,8 +5,9 @@ import math
 import numpy as np
 import pytest
 
+from hwsim import float_executor as execute
 from hwsim.graph import Graph
-from hwsim.models import corpus, execute, minilm
+from hwsim.models import corpus, minilm
 
 
 def _reference(weights, ids, mask, layers, eps=1e-12, heads=12):

@@ -1,8 +1,12 @@
-"""Run a :class:`hwsim.graph.Graph` with a numerics backend.
+"""Float reference numerics of every op kind, and the graph walker shared with the integer executor.
 
-:func:`run_graph` walks the ops in order and calls ``backend.<kind>(op, *inputs)``. The
-:class:`FloatBackend` is the numpy reference forward (float32 storage, float64 reductions where
-they matter). The quantized, bit-exact backend lives in :mod:`hwsim.models.qexec`.
+:func:`run_graph` walks the ops in order and calls ``backend.<kind>(op, *inputs)``: a backend's methods
+are its kernel registry. :class:`FloatBackend` is the numpy reference forward (float32 storage, float64
+reductions where they matter). The bit-exact backend is :class:`hwsim.int_executor.IntegerExecutor`.
+The float kernels (:func:`gelu`, :func:`softmax`, :func:`rope`, :func:`silu`, :func:`embed`) are also what
+the integer executor runs for the ops it still computes in float (named as such in its per-op table).
+Reshapes use ONNX's convention (``0`` copies the input dimension, ``-1`` is inferred), so one graph
+runs any batch and sequence length.
 """
 
 from __future__ import annotations
@@ -127,6 +131,23 @@ def rope(x: np.ndarray, *, base: float, positions: np.ndarray | None = None) -> 
     return out
 
 
+def silu(x: np.ndarray) -> np.ndarray:
+    """SiLU ``x / (1 + exp(-x))`` in float64."""
+    x = np.asarray(x, np.float64)
+    return x / (1.0 + np.exp(-x))
+
+
+def reshape_dims(shape: tuple, target) -> tuple[int, ...]:
+    """ONNX ``Reshape`` target: ``0`` copies the input dimension at that index, ``-1`` is inferred."""
+    return tuple(shape[i] if d == 0 else int(d) for i, d in enumerate(target))
+
+
+def query_period(op, scores_shape) -> int | None:
+    """Rows per query group of a grouped-query score tensor (``attrs['query_groups']``), else None."""
+    groups = op.attrs.get("query_groups")
+    return scores_shape[-2] // int(groups) if groups else None
+
+
 def embed(op, ids, word, pos=None, types=None) -> np.ndarray:
     """Word (+ position + token-type 0) embeddings of ``ids`` in float64."""
     x = (word.T if op.attrs.get("table_transposed") else word)[ids].astype(np.float64)
@@ -170,18 +191,16 @@ class FloatBackend:
 
     def softmax(self, op, x, mask=None):
         return self._out(softmax(x, mask, causal=op.attrs.get("causal", False),
-                                 query_period=op.attrs.get("query_period")))
+                                 query_period=query_period(op, np.shape(x))))
 
     def gelu(self, op, x):
         return self._out(gelu(x))
 
     def silu(self, op, x):
-        x = np.asarray(x, np.float64)
-        return self._out(x / (1.0 + np.exp(-x)))
+        return self._out(silu(x))
 
     def swiglu(self, op, gate, up):
-        g = np.asarray(gate, np.float64)
-        return self._out(g / (1.0 + np.exp(-g)) * up)
+        return self._out(silu(gate) * up)
 
     def add(self, op, a, b):
         return self._out(np.asarray(a, np.float64) + b)
@@ -192,8 +211,14 @@ class FloatBackend:
     def rope(self, op, x):
         return self._out(rope(x, base=op.attrs["base"]))
 
+    def requant(self, op, x):
+        """Requant, quantize and dequantize are identities in float."""
+        return x
+
+    quantize = dequantize = requant
+
     def reshape(self, op, x):
-        return np.reshape(x, op.attrs["shape"])
+        return np.reshape(x, reshape_dims(np.shape(x), op.attrs["shape"]))
 
     def transpose(self, op, x):
         return np.transpose(x, op.attrs["perm"])
@@ -223,8 +248,6 @@ def run_graph(graph, feeds: dict, backend, *, observer=None, keep: bool = False)
         if fn is None:
             raise ValueError(f"graph {graph.name!r}: op {op.name!r} of kind {op.kind!r} is not supported by "
                              f"{type(backend).__name__}")
-        if op.kind == "reshape" and "shape" not in op.attrs:
-            op.attrs["shape"] = graph.tensors[op.outputs[0]].shape
         value = fn(op, *[env[t] for t in op.inputs])
         env[op.outputs[0]] = value
         if observer is not None:
@@ -237,11 +260,3 @@ def run_graph(graph, feeds: dict, backend, *, observer=None, keep: bool = False)
     if keep:
         return env
     return {name: env[name] for name in graph.outputs}
-
-
-def run_model(model: str = "minilm", arch=None, formats=("w8a8",), sentences: int = 4, out_dir=None,
-              **options) -> dict:
-    """Float + bit-exact quantized run with cycles/energy; see :func:`hwsim.models.run.run_model`."""
-    from hwsim.models.run import run_model as _run_model
-
-    return _run_model(model, arch, formats, sentences, out_dir, **options)

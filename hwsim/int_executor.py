@@ -1,0 +1,289 @@
+"""The integer executor: runs any quantized :class:`hwsim.graph.Graph` bit-exactly from its QuantSpecs.
+
+Every decision comes from the graph: a tensor with a :class:`hwsim.qspec.QuantSpec` is held as codes
+(:class:`hwsim.qspec.QTensor`), a tensor without one as float64. Each method named after an op kind is that
+kind's numerics kernel (the registry :data:`KERNELS`); each records how it computed (``numerics``:
+``integer``, ``lut``, ``rescale``, ``view``, ``lookup`` or ``float``) so the per-op table names what is still
+float.
+
+Kernels:
+
+* ``linear`` / ``matmul``: :func:`hwsim.qlinear.quantized_linear` (exact accumulators, bias in the
+  accumulator, requant or float epilogue to the output spec); ``matmul`` per leading index with the second
+  operand as a per-tensor "weight"; ``attrs['scale']`` is folded into the epilogue. Float inputs are first
+  quantized with their tensor's spec (the rounding rule of :func:`hwsim.qspec.quantize_to_spec`).
+* ``add``: each quantized input is requantized into the output spec (per-channel multipliers allowed) and
+  the integers summed, saturating to the output format; a dynamic (per-token) output sums in float and
+  quantizes per row.
+* ``layernorm`` / ``rmsnorm``: :func:`hwsim.layernorm.integer_norm` on the integer input (any static or
+  per-token scale: the unit is scale invariant) to the output spec; the error vs the float norm of the same
+  input is recorded in :attr:`IntegerExecutor.norm_stats`.
+* ``requant``: the requant unit between two static specs. ``quantize``/``dequantize``: to/from codes.
+* ``gelu`` on codes: a table over every input code (exact). ``mul`` by a constant vector on codes: the
+  scale is rescaled per channel (no arithmetic on codes).
+* ``softmax``, ``silu``, ``swiglu``, ``rope``, ``gelu`` on float input, ``mean_pool``: float64 on the
+  real values (named ``float``), the result encoded to the output spec if there is one.
+* ``embedding``: table lookup; ``reshape``/``transpose``: move codes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hwsim.float_executor import embed, gelu, mask_bias, query_period, reshape_dims, rope, silu, softmax
+from hwsim.formats import get_format
+from hwsim.layernorm import calibrate_norm, float_norm, integer_norm
+from hwsim.qlinear import encode_output, quantized_linear, quantized_matmul, requant_accumulator, requantize_tensor
+from hwsim.qspec import QTensor, QuantSpec, quantize_activation, quantize_to_spec, token_scale
+
+
+def _real(x) -> np.ndarray:
+    return x.real() if isinstance(x, QTensor) else np.asarray(x, np.float64)
+
+
+class IntegerExecutor:
+    """Executes a quantized graph (see the module docstring).
+
+    Parameters
+    ----------
+    graph : Graph
+        A frozen graph whose tensors carry QuantSpecs (linear weights must carry codes).
+
+    Attributes
+    ----------
+    numerics : dict
+        ``{op name: "integer" | "lut" | "float" | ...}`` of the last run.
+    norm_stats : dict
+        Per norm op: ``rel_error`` and ``max_error_lsb`` of the integer unit vs float of the same input,
+        ``newton_iterations``, ``x_saturated``.
+    """
+
+    def __init__(self, graph):
+        if not graph.frozen:
+            raise ValueError(f"graph {graph.name!r} must be frozen before execution (call graph.freeze())")
+        self.graph = graph
+        self.numerics: dict[str, str] = {}
+        self.norm_stats: dict[str, dict] = {}
+        self._norm_params: dict = {}
+
+    def run(self, feeds: dict, *, observer=None, keep: bool = False) -> dict:
+        """Execute on ``feeds``; returns ``{output name: value}`` with quantized outputs dequantized."""
+        from hwsim.float_executor import run_graph
+
+        out = run_graph(self.graph, feeds, self, observer=observer, keep=keep)
+        return out if keep else {k: _real(v) for k, v in out.items()}
+
+    # -- helpers --------------------------------------------------------------------------------------
+    def _spec(self, tensor: str) -> QuantSpec | None:
+        return self.graph.tensors[tensor].quant
+
+    def _as_q(self, tensor: str, x) -> QTensor | None:
+        """``x`` as codes of ``tensor``'s spec (quantizing float input), or None for float tensors."""
+        if isinstance(x, QTensor):
+            return x
+        spec = self._spec(tensor)
+        return None if spec is None else quantize_activation(x, spec)
+
+    def _note(self, op, how: str):
+        self.numerics[op.name] = how
+
+    def _finish(self, op, y: np.ndarray):
+        """Real result ``y`` of a float kernel to the output spec (if any)."""
+        spec = self._spec(op.outputs[0])
+        if spec is None:
+            return y
+        return quantize_activation(y, spec)
+
+    # -- GEMMs ----------------------------------------------------------------------------------------
+    def linear(self, op, x, w, b=None):
+        w_spec = self._spec(op.inputs[1])
+        xq = self._as_q(op.inputs[0], x)
+        if w_spec is None or w_spec.codes is None or xq is None:
+            self._note(op, "float")
+            weights = w if w_spec is None or w_spec.codes is None else _weight_values(w_spec)
+            y = _real(x) @ np.asarray(weights, np.float64)
+            return self._finish(op, y if b is None else y + b)
+        lead = xq.codes.shape[:-1]
+        x2 = QTensor(xq.codes.reshape(-1, xq.codes.shape[-1]), xq.fmt, _rows(xq.scale, lead), xq.zero_point)
+        out = quantized_linear(x2, w_spec, b, self._spec(op.outputs[0]))
+        self._note(op, "integer")
+        return _reshape_out(out, lead)
+
+    def matmul(self, op, a, b):
+        qa, qb = self._as_q(op.inputs[0], a), self._as_q(op.inputs[1], b)
+        scale = float(op.attrs.get("scale", 1.0))
+        if qa is None or qb is None:
+            self._note(op, "float")
+            return self._finish(op, np.matmul(_real(a), _real(b)) * scale)
+        if np.ndim(qb.scale) or np.ndim(qb.zero_point):
+            raise ValueError(f"op {op.name!r}: the second matmul operand needs a per-tensor scale, "
+                             f"not {self._spec(op.inputs[1]).describe()}")
+        self._note(op, "integer")
+        return quantized_matmul(qa, qb, self._spec(op.outputs[0]), product_scale=scale)
+
+    # -- residual and normalisation -------------------------------------------------------------------
+    def add(self, op, a, b):
+        out = self._spec(op.outputs[0])
+        if out is None or out.is_dynamic or get_format(out.format).kind != "int":
+            self._note(op, "float")
+            y = _real(a) + _real(b)
+            return y if out is None else quantize_activation(y, out)
+        fmt = get_format(out.format)
+        total = np.zeros((), np.int64)
+        for name, x in zip(op.inputs, (a, b), strict=True):
+            if not isinstance(x, QTensor):
+                x = quantize_activation(_real(x), self._spec(name) or out)
+            r = x if _same_spec(x, out) else requantize_tensor(x, out)
+            total = total + fmt.code_to_int(r.codes) - np.asarray(out.zero_point or 0, np.int64)
+        self._note(op, "integer")
+        ints = np.clip(total + np.asarray(out.zero_point or 0, np.int64), fmt.lo, fmt.hi)
+        return QTensor(fmt.int_to_code(ints), out.format, np.asarray(out.scale, np.float64), out.zero_point or 0)
+
+    def _norm(self, op, x, gamma, beta):
+        out = self._spec(op.outputs[0])
+        xq = self._as_q(op.inputs[0], x)
+        if out is None or xq is None:
+            self._note(op, "float")
+            return self._finish(op, float_norm(_real(x), op.kind, gamma, beta, op.attrs.get("eps", 1e-12)))
+        in_fmt = get_format(xq.fmt)
+        if in_fmt.kind != "int" or np.ndim(xq.zero_point):
+            raise ValueError(f"op {op.name!r}: the integer norm unit needs integer input codes, not {xq.fmt!r}")
+        p = self._norm_params.get(op.name)
+        if p is None:
+            p = calibrate_norm(op.kind, gamma, beta, in_absmax=float(in_fmt.hi), out_scale=float(out.scale),
+                               out_format=out.format, zero_point=int(out.zero_point or 0))
+            self._norm_params[op.name] = p
+        ints = in_fmt.code_to_int(xq.codes) - int(xq.zero_point)
+        stats = self.norm_stats.setdefault(op.name, {})
+        y = integer_norm(ints, p, stats=stats)
+        codes = get_format(out.format).int_to_code(y) if get_format(out.format).kind == "int" else y
+        result = QTensor(codes, out.format, np.asarray(out.scale, np.float64), out.zero_point or 0)
+        ref = float_norm(ints * np.asarray(xq.scale, np.float64), op.kind, gamma, beta, op.attrs.get("eps", 1e-12))
+        got = result.real()
+        stats["rel_error"] = float(np.linalg.norm(got - ref) / max(np.linalg.norm(ref), 1e-30))
+        stats["max_error_lsb"] = float(np.max(np.abs(got - ref)) / float(out.scale))
+        self._note(op, "integer")
+        return result
+
+    def layernorm(self, op, x, gamma, beta):
+        return self._norm(op, x, gamma, beta)
+
+    def rmsnorm(self, op, x, gamma):
+        return self._norm(op, x, gamma, None)
+
+    def requant(self, op, x):
+        out = self._spec(op.outputs[0])
+        xq = self._as_q(op.inputs[0], x)
+        self._note(op, "integer")
+        return requantize_tensor(xq, out)
+
+    def quantize(self, op, x):
+        self._note(op, "integer")
+        return quantize_activation(_real(x), self._spec(op.outputs[0]))
+
+    def dequantize(self, op, x):
+        self._note(op, "float")
+        return _real(x)
+
+    # -- element-wise -------------------------------------------------------------------------------
+    def gelu(self, op, x):
+        out = self._spec(op.outputs[0])
+        if isinstance(x, QTensor) and out is not None and np.ndim(x.scale) == 0 and np.ndim(x.zero_point) == 0:
+            spec = get_format(x.fmt)
+            table_in = (spec.values() - x.zero_point) * x.scale
+            table = quantize_to_spec(gelu(table_in), out.format, out.scale, out.zero_point or 0)
+            self._note(op, "lut")
+            return QTensor(table[x.codes.astype(np.int64)], out.format, np.asarray(out.scale, np.float64),
+                           out.zero_point or 0)
+        self._note(op, "float")
+        return self._finish(op, gelu(_real(x)))
+
+    def silu(self, op, x):
+        self._note(op, "float")
+        return self._finish(op, silu(_real(x)))
+
+    def swiglu(self, op, gate, up):
+        self._note(op, "float")
+        return self._finish(op, silu(_real(gate)) * _real(up))
+
+    def rope(self, op, x):
+        self._note(op, "float")
+        return self._finish(op, rope(_real(x), base=op.attrs["base"]))
+
+    def mul(self, op, a, b):
+        const = op.inputs[1] in self.graph.weights
+        if isinstance(a, QTensor) and const and self._spec(op.outputs[0]) is not None:
+            self._note(op, "rescale")
+            return QTensor(a.codes, a.fmt, np.asarray(a.scale, np.float64) * np.asarray(b, np.float64),
+                           a.zero_point)
+        self._note(op, "float")
+        return self._finish(op, _real(a) * _real(b))
+
+    def softmax(self, op, x, mask=None):
+        self._note(op, "float")
+        scores = _real(x)
+        return self._finish(op, softmax(scores, mask, causal=op.attrs.get("causal", False),
+                                        query_period=query_period(op, scores.shape)))
+
+    def mean_pool(self, op, x, mask):
+        self._note(op, "float")
+        m = np.asarray(mask, np.float64)[..., None]
+        return self._finish(op, (_real(x) * m).sum(axis=-2) / np.maximum(m.sum(axis=-2), 1e-9))
+
+    def embedding(self, op, ids, word, pos=None, types=None):
+        self._note(op, "lookup")
+        return self._finish(op, embed(op, ids, word, pos, types))
+
+    # -- views --------------------------------------------------------------------------------------
+    def reshape(self, op, x):
+        self._note(op, "view")
+        if isinstance(x, QTensor):
+            _check_view(op, x)
+            return x.map(lambda c: np.reshape(c, reshape_dims(c.shape, op.attrs["shape"])))
+        return np.reshape(x, reshape_dims(np.shape(x), op.attrs["shape"]))
+
+    def transpose(self, op, x):
+        self._note(op, "view")
+        perm = op.attrs["perm"]
+        if isinstance(x, QTensor):
+            _check_view(op, x)
+            return x.map(lambda c: np.transpose(c, perm))
+        return np.transpose(x, perm)
+
+
+#: Op kinds with an integer-executor kernel (the numerics registry).
+KERNELS = frozenset(k for k in dir(IntegerExecutor) if not k.startswith("_") and callable(getattr(IntegerExecutor, k))
+                    and k not in ("run",))
+
+
+def _weight_values(spec: QuantSpec) -> np.ndarray:
+    from hwsim.qspec import weight_values
+
+    return weight_values(spec)
+
+
+def _rows(scale, lead: tuple) -> np.ndarray:
+    """Per-tensor scale as is; a per-row scale flattened to ``[M, 1]``."""
+    scale = np.asarray(scale, np.float64)
+    return scale if scale.ndim == 0 else np.broadcast_to(scale, lead + (1,)).reshape(-1, 1)
+
+
+def _reshape_out(out, lead: tuple):
+    if isinstance(out, QTensor):
+        scale = out.scale if np.ndim(out.scale) == 0 else np.asarray(out.scale)
+        return QTensor(out.codes.reshape(*lead, -1), out.fmt, scale, out.zero_point)
+    return out.reshape(*lead, -1)
+
+
+def _check_view(op, x: QTensor) -> None:
+    if np.ndim(x.scale) or np.ndim(x.zero_point):
+        raise ValueError(f"op {op.name!r}: views move per-tensor codes only; the input has a per-row or "
+                         f"per-channel scale of shape {np.shape(x.scale)!r}")
+
+
+def _same_spec(x: QTensor, spec: QuantSpec) -> bool:
+    return (x.fmt == spec.format and np.ndim(x.scale) == 0 and np.ndim(spec.scale) == 0
+            and float(x.scale) == float(spec.scale) and int(x.zero_point) == int(spec.zero_point or 0))
+
+
+__all__ = ["KERNELS", "IntegerExecutor", "mask_bias", "requant_accumulator", "token_scale", "encode_output"]

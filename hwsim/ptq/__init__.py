@@ -1,0 +1,11 @@
+"""Post-training quantization recipes: composable passes ``(graph, stats) -> graph``.
+
+Why here (in ``hwsim``, not ``models``): a recipe transforms hwsim's own graph IR and reads calibration
+statistics of hwsim's float executor; it needs no importer, so ONNX, SmolLM2, MiniLM and LLM-config graphs
+(and the co-design sweep, which lives in ``hwsim``) all use the same passes. One module per step:
+:mod:`hwsim.ptq.rtn`, :mod:`hwsim.ptq.smoothquant`; the interface is :mod:`hwsim.ptq.recipe`.
+"""
+
+from hwsim.ptq.recipe import Recipe, RecipeStep, apply_recipe, load_recipe, preset_names, register_step
+
+__all__ = ["Recipe", "RecipeStep", "apply_recipe", "load_recipe", "preset_names", "register_step"]

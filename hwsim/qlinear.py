@@ -1,0 +1,174 @@
+"""The core quantized linear layer: ``y = x @ W + b`` on the bit-exact datapath.
+
+Every executor (the integer graph executor, the datapath demo, the ONNX integer check) and the RTL array
+tile's scoreboard call :func:`quantized_linear`. Datapath, in order:
+
+1. **Exact accumulators.** Tensor/channel weights: one :func:`hwsim.gemm.gemm_fixed` accumulator per output
+   (exact fixed point, LSB ``2^lsb``). Group/MX weights: one exact accumulator per group of K
+   (:func:`hwsim.gemm.gemm_fixed_grouped`). Zero points of both operands are subtracted inside.
+2. **Bias** folded into the accumulator, ``acc += rint(b / s_acc)`` with ``s_acc = s_x s_w 2^lsb`` (integer
+   path), or added to the real result (float epilogue).
+3. **Output.**
+
+   * *Integer requant* when both operand formats are integer-valued (int, dINT), the weights are per tensor
+     or per channel, the activation scale is per tensor and the output spec is an integer format:
+     ``requantize(acc, M, shift, zp_out)`` with ``M 2^shift = s_acc / s_out`` (32-bit multiplier, gemmlowp
+     rounding, saturating) — what the requant unit computes.
+   * *Float epilogue* otherwise (float formats, per-token activation scales, group/MX weights):
+     ``y = Σ_g acc_g (s_w[g] 2^lsb)`` summed over groups in ascending order in float64, plus
+     ``offset[g] Σ_{k∈g} F_x 2^lsb_x`` for offset weights (GGUF ``Q4_1``), times ``s_x``, plus ``b``;
+     encoded to the output spec by :func:`hwsim.qspec.quantize_to_spec` or returned as float64 when the
+     output is not quantized.
+
+Pure numpy.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hwsim.formats import get_format
+from hwsim.gemm import gemm_fixed, gemm_fixed_grouped
+from hwsim.qspec import QTensor, QuantSpec, quantize_to_spec
+from hwsim.requant import quantize_multiplier, requantize
+
+#: Integer-valued element kinds: their exact accumulators are integers the requant unit can take.
+INTEGER_KINDS = ("int", "dint")
+#: Largest group-accumulator block (elements) held at once by the group epilogue (bounds memory).
+GROUP_BLOCK_ELEMENTS = 1 << 24
+
+
+def is_integer_format(fmt: str) -> bool:
+    """True for formats whose codes are integers (times a power of two) the requant unit can take."""
+    return get_format(fmt).kind in INTEGER_KINDS
+
+
+def _zero_point(zp) -> np.ndarray | int:
+    return 0 if zp is None else np.asarray(zp, np.int64)
+
+
+def _to_codes(ints: np.ndarray, fmt: str) -> np.ndarray:
+    spec = get_format(fmt)
+    return spec.int_to_code(ints) if spec.kind == "int" else ints
+
+
+def requant_accumulator(acc: np.ndarray, acc_scale, out: QuantSpec) -> QTensor:
+    """Integer requant of exact accumulators at real scale ``acc_scale`` (scalar or per column) to ``out``."""
+    m, sh = quantize_multiplier(np.asarray(acc_scale / np.asarray(out.scale, np.float64), np.float64))
+    zp = _zero_point(out.zero_point)
+    ints = requantize(np.asarray(acc, np.int64), m, sh, zp, out_format=out.format, rounding="gemmlowp")
+    return QTensor(_to_codes(ints, out.format), out.format, np.asarray(out.scale, np.float64), zp)
+
+
+def encode_output(y: np.ndarray, out: QuantSpec | None):
+    """Real result ``y`` to the output spec (static scale) — or ``y`` itself when ``out`` is None."""
+    if out is None:
+        return y
+    zp = _zero_point(out.zero_point)
+    return QTensor(quantize_to_spec(y, out.format, out.scale, zp), out.format,
+                   np.asarray(out.scale, np.float64), zp)
+
+
+def requantize_tensor(x: QTensor, out: QuantSpec) -> QTensor:
+    """Move an integer activation to another static spec with the requant unit (per-channel scales OK)."""
+    fixed, lsb = x.fixed()
+    return requant_accumulator(fixed, np.asarray(x.scale, np.float64) * 2.0**lsb, out)
+
+
+def _integer_path(x: QTensor, w: QuantSpec, out: QuantSpec | None) -> bool:
+    return (out is not None and is_integer_format(out.format) and not w.is_grouped
+            and np.ndim(x.scale) == 0 and is_integer_format(x.fmt) and is_integer_format(w.element_format))
+
+
+def _grouped_sum(x: QTensor, w: QuantSpec) -> np.ndarray:
+    """``Σ_g acc_g s_w[g] 2^lsb (+ offset terms)`` in float64, groups in ascending order."""
+    g = w.group_size
+    n_groups = w.codes.shape[0] // g
+    m, n = x.codes.shape[0], w.codes.shape[1]
+    zpb = 0 if w.zero_point is None else np.asarray(w.zero_point, np.int64)
+    scale = np.asarray(w.scale, np.float64)
+    offset = None if w.offset is None else np.asarray(w.offset, np.float64)
+    x_sums = None
+    if offset is not None:
+        fx, lsb_x = x.fixed()
+        x_sums = np.ldexp(fx.reshape(m, n_groups, g).sum(axis=2).astype(np.float64), lsb_x)  # [M, G]
+    y = np.zeros((m, n))
+    step = max(1, GROUP_BLOCK_ELEMENTS // max(m * n, 1))
+    for start in range(0, n_groups, step):
+        sel = slice(start, min(start + step, n_groups))
+        acc, lsb = gemm_fixed_grouped(x.codes, x.fmt, w.codes, w.element_format, g,
+                                      a_zero_point=_zero_point(x.zero_point) if np.ndim(x.zero_point) == 0
+                                      else x.zero_point, b_zero_point=zpb, groups=sel)
+        for j, gi in enumerate(range(sel.start, sel.stop)):
+            y += acc[j] * (scale[gi] * 2.0**lsb)
+            if offset is not None:
+                y += x_sums[:, gi:gi + 1] * offset[gi]
+    return y
+
+
+def quantized_linear(x: QTensor, w: QuantSpec, bias=None, out: QuantSpec | None = None, *,
+                     product_scale: float = 1.0):
+    """``x @ W + bias`` on the bit-exact datapath (see the module docstring for the rule).
+
+    Parameters
+    ----------
+    x : QTensor
+        Activation codes ``[M, K]`` with a per-tensor scale (scalar) or per-row scale ``[M, 1]``
+        (dynamic per-token), integer zero point.
+    w : QuantSpec
+        Weight spec with ``codes [K, N]`` and scales (tensor, channel, group or MX block).
+    bias : array_like [N], optional
+        Real bias.
+    out : QuantSpec, optional
+        Static output spec; ``None`` returns the real result (float64).
+    product_scale : float
+        Real factor applied to the product (e.g. attention's ``1/sqrt(d)``), folded into the epilogue.
+
+    Returns
+    -------
+    QTensor (codes ``[M, N]``) when ``out`` is given, else float64 ``[M, N]``.
+    """
+    codes = np.asarray(x.codes)
+    if codes.ndim != 2 or w.codes is None or w.codes.ndim != 2 or codes.shape[1] != w.codes.shape[0]:
+        raise ValueError(f"quantized_linear needs x [M, K] and weight codes [K, N], not "
+                         f"{codes.shape!r} and {None if w.codes is None else w.codes.shape!r}")
+    if np.ndim(x.scale) > 0 and np.shape(x.scale)[-1] != 1:
+        raise ValueError(f"activation scale must be per tensor or per row [M, 1], not shape {np.shape(x.scale)!r}")
+    if w.is_grouped:
+        y = _grouped_sum(x, w) * (np.asarray(x.scale, np.float64) * product_scale)
+        return encode_output(y if bias is None else y + np.asarray(bias, np.float64), out)
+    acc, lsb = gemm_fixed(codes, x.fmt, w.codes, w.element_format, a_zero_point=x.zero_point,
+                          b_zero_point=_zero_point(w.zero_point))
+    acc_scale = np.asarray(x.scale, np.float64) * np.asarray(w.scale, np.float64) * 2.0**lsb * product_scale
+    if _integer_path(x, w, out):
+        acc = np.asarray(acc, np.int64)
+        if bias is not None:
+            acc = acc + np.rint(np.asarray(bias, np.float64) / acc_scale).astype(np.int64)
+        return requant_accumulator(acc, acc_scale, out)
+    y = np.asarray(acc, np.float64) * acc_scale
+    return encode_output(y if bias is None else y + np.asarray(bias, np.float64), out)
+
+
+def quantized_matmul(a: QTensor, b: QTensor, out: QuantSpec | None = None, *, product_scale: float = 1.0):
+    """Batched activation × activation product ``a @ b`` (attention scores / context) on the datapath.
+
+    Same rule as :func:`quantized_linear` with ``b`` as a per-tensor "weight" and no bias: exact accumulators
+    per leading index (one batched exact GEMM), then the integer requant (both operands integer-valued, the
+    output an integer spec, ``a`` per tensor) or the float epilogue. ``a`` may carry a per-row scale
+    ``[..., M, 1]``; ``b`` must be per tensor.
+    """
+    from hwsim.gemm import _fixed_operand, exact_fixed_matmul
+
+    if np.ndim(b.scale) or np.ndim(b.zero_point) or np.ndim(a.zero_point):
+        raise ValueError("quantized_matmul needs a per-tensor scale and zero point on b (and a zero point on a)")
+    fa_fmt, fb_fmt = get_format(a.fmt), get_format(b.fmt)
+    fa = _fixed_operand(np.asarray(a.codes), fa_fmt, a.zero_point, "a_codes")
+    fb = _fixed_operand(np.asarray(b.codes), fb_fmt, b.zero_point, "b_codes")
+    acc = exact_fixed_matmul(fa, fb)
+    acc_scale = np.asarray(a.scale, np.float64) * float(b.scale) * 2.0 ** (fa_fmt.lsb_exponent + fb_fmt.lsb_exponent) \
+        * product_scale
+    integer = (out is not None and is_integer_format(out.format) and np.ndim(a.scale) == 0
+               and is_integer_format(a.fmt) and is_integer_format(b.fmt) and acc.dtype != object)
+    if integer:
+        return requant_accumulator(acc, acc_scale, out)
+    return encode_output(np.asarray(acc, np.float64) * acc_scale, out)
