@@ -21,7 +21,8 @@ PACKAGES = ("amaranth", "cocotb", "onnx")
 CORE_MODULES = sorted(
     ["hwsim"]
     + [f"hwsim.{p.stem}" for p in (ROOT / "hwsim").glob("*.py") if p.stem not in ("__init__", "__main__")]
-    + ["hwsim.perf"] + [f"hwsim.perf.{p.stem}" for p in (ROOT / "hwsim" / "perf").glob("*.py") if p.stem != "__init__"])
+    + [f"hwsim.{pkg}{'' if p.stem == '__init__' else '.' + p.stem}" for pkg in ("perf", "ptq")
+       for p in (ROOT / "hwsim" / pkg).glob("*.py")])
 
 
 def _loaded_after_import(module: str) -> list[str]:
@@ -49,7 +50,8 @@ def test_every_core_module_imports_no_upper_layer():
 
 
 def test_the_check_detects_an_upper_layer():
-    assert _forbidden(_loaded_after_import("hwsim.models.minilm")) == ["hwsim.models", "hwsim.models.minilm"]
+    loaded = _forbidden(_loaded_after_import("hwsim.models.minilm"))
+    assert "hwsim.models" in loaded and "hwsim.models.minilm" in loaded
 
 
 def _core_import_graph() -> dict[str, set[str]]:
