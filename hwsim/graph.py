@@ -143,8 +143,8 @@ class Graph:
         for t in list(inputs) + list(outputs):
             if t not in self.tensors:
                 raise ValueError(f"graph {self.name!r}: op {name!r} refers to unknown tensor {t!r}")
-        if kind == "reshape" and "shape" not in attrs:
-            raise ValueError(f"graph {self.name!r}: reshape op {name!r} needs a 'shape' attribute")
+        if kind == "reshape" and "shape" not in attrs:  # fixed-shape graphs: the declared output shape
+            attrs = {**attrs, "shape": self.tensors[outputs[0]].shape}
         return Op(name, kind, tuple(inputs), tuple(outputs), dict(attrs))
 
     def add_op(self, name: str, kind: str, inputs, outputs, **attrs) -> Op:

@@ -19,8 +19,9 @@ Kernels:
   per-token scale: the unit is scale invariant) to the output spec; the error vs the float norm of the same
   input is recorded in :attr:`IntegerExecutor.norm_stats`.
 * ``requant``: the requant unit between two static specs. ``quantize``/``dequantize``: to/from codes.
-* ``gelu`` on codes: a table over every input code (exact). ``mul`` by a constant vector on codes: the
-  scale is rescaled per channel (no arithmetic on codes).
+* ``gelu``/``relu`` on codes: a table over every input code (exact). ``kv_write``: the new keys/values in
+  the cache's format (prefill into an empty cache; a graph without its past cache cannot append).
+* ``mul`` by a constant vector on codes: the scale is rescaled per channel (no arithmetic on codes).
 * ``softmax``, ``silu``, ``swiglu``, ``rope``, ``gelu`` on float input, ``mean_pool``: float64 on the
   real values (named ``float``), the result encoded to the output spec if there is one.
 * ``embedding``: table lookup; ``reshape``/``transpose``: move codes.
@@ -186,17 +187,37 @@ class IntegerExecutor:
         return _real(x)
 
     # -- element-wise -------------------------------------------------------------------------------
-    def gelu(self, op, x):
+    def _pointwise(self, op, x, fn):
+        """A scalar function: a table over every input code when input and output are quantized (exact:
+        what a vector-unit LUT holds), else float64 on the real values."""
         out = self._spec(op.outputs[0])
         if isinstance(x, QTensor) and out is not None and np.ndim(x.scale) == 0 and np.ndim(x.zero_point) == 0:
             spec = get_format(x.fmt)
             table_in = (spec.values() - x.zero_point) * x.scale
-            table = quantize_to_spec(gelu(table_in), out.format, out.scale, out.zero_point or 0)
+            table = quantize_to_spec(fn(table_in), out.format, out.scale, out.zero_point or 0)
             self._note(op, "lut")
             return QTensor(table[x.codes.astype(np.int64)], out.format, np.asarray(out.scale, np.float64),
                            out.zero_point or 0)
         self._note(op, "float")
-        return self._finish(op, gelu(_real(x)))
+        return self._finish(op, fn(_real(x)))
+
+    def gelu(self, op, x):
+        return self._pointwise(op, x, gelu)
+
+    def relu(self, op, x):
+        return self._pointwise(op, x, lambda v: np.maximum(v, 0.0))
+
+    def kv_write(self, op, new):
+        """Append to an empty KV cache: the cache holds the new keys/values in its own format."""
+        cache = self.graph.tensors[op.outputs[0]].shape
+        if len(cache) >= 2 and cache[-2] != np.shape(_real(new) if not isinstance(new, QTensor) else new.codes)[-2]:
+            raise ValueError(f"op {op.name!r}: the graph gives no past KV cache to append to (cache length "
+                             f"{cache[-2]} vs {np.shape(new.codes if isinstance(new, QTensor) else new)[-2]} new)")
+        self._note(op, "integer" if isinstance(new, QTensor) else "float")
+        spec = self._spec(op.outputs[0])
+        if isinstance(new, QTensor) and spec is not None and np.ndim(new.scale) == 0:
+            return requantize_tensor(new, spec)
+        return self._finish(op, _real(new))
 
     def silu(self, op, x):
         self._note(op, "float")

@@ -70,10 +70,12 @@ MAPPER_OBJECTIVES = ("latency", "energy", "edp")
 OPERANDS = ("ifmap", "weight", "ofmap")
 #: (activation, weight) multiplier format pairs of the default PE: rtl/multi_pe.py's modes (int8, 2 x int4,
 #: e4m3, 2 x fp4) plus the mixed pairs the quantization presets use (W4A8 int4/dint4, GPTQ/AWQ/GGUF uint4,
-#: FP4/MXFP4/NVFP4 weights with FP8 activations).
+#: FP4/MXFP4/NVFP4 weights with FP8 activations) and unsigned activations with a zero point (softmax
+#: probabilities and GELU outputs: uint8, rtl/configs.py's ``uint8xint8`` PE) times the integer weights.
 DEFAULT_PE_PAIRS = (
     ("int8", "int8"), ("int4", "int4"), ("float8_e4m3fn", "float8_e4m3fn"), ("float4_e2m1fn", "float4_e2m1fn"),
     ("int8", "int4"), ("int8", "dint4"), ("int8", "uint4"), ("float8_e4m3fn", "float4_e2m1fn"),
+    ("uint8", "int8"), ("uint8", "int4"), ("uint8", "dint4"), ("uint8", "uint4"),
 )
 
 

@@ -7,5 +7,10 @@ statistics of hwsim's float executor; it needs no importer, so ONNX, SmolLM2, Mi
 """
 
 from hwsim.ptq.recipe import Recipe, RecipeStep, apply_recipe, load_recipe, preset_names, register_step
+from hwsim.ptq.rtn import RTN
+from hwsim.ptq.smoothquant import SmoothQuant
 
-__all__ = ["Recipe", "RecipeStep", "apply_recipe", "load_recipe", "preset_names", "register_step"]
+#: The built-in steps (imported above so they register); importers may register more.
+BUILTIN_STEPS = (RTN, SmoothQuant)
+
+__all__ = ["BUILTIN_STEPS", "Recipe", "RecipeStep", "apply_recipe", "load_recipe", "preset_names", "register_step"]

@@ -80,12 +80,7 @@ def register_step(cls: type[RecipeStep]) -> type[RecipeStep]:
 
 
 def step_names() -> list[str]:
-    _load_builtin_steps()
     return sorted(_STEPS)
-
-
-def _load_builtin_steps() -> None:
-    from hwsim.ptq import rtn, smoothquant  # noqa: F401  (registration side effect)
 
 
 @dataclass(frozen=True)
@@ -132,7 +127,6 @@ def _check_params(ck: Checker, key: str, params: dict, path: str) -> None:
 
 def recipe_from_dict(data: dict, *, source: str = "<dict>") -> Recipe:
     """Validate a recipe mapping (every problem reported once with its key path) and build it."""
-    _load_builtin_steps()
     ck = Checker(source)
     top = ck.mapping(data, "", ("version", "name", "description", "recipe", "overrides"))
     if top.get("version", 1) != 1:

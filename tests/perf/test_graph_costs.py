@@ -1,5 +1,6 @@
 """The performance model reads the graph: each op through its one cost rule, each GEMM at its own formats."""
 
+import dataclasses
 from types import SimpleNamespace
 
 import pytest
@@ -102,7 +103,7 @@ def test_unsupported_pair_is_an_error_naming_op_and_pair():
     with pytest.raises(ValueError, match=r"op 'proj'.*\(int8, float4_e2m1fn\)"):
         simulate(g, None)
     narrow = {"array": {"rows": 8, "cols": 8}, "pe": {"supported_pairs": [["int8", "int8"]]}}
-    g.tensors["w"].quant = QuantSpec("int4", "channel", axis=1)
+    g.set_quant("w", QuantSpec("int4", "channel", axis=1))
     with pytest.raises(ValueError, match=r"op 'proj'.*\(int8, int4\)"):
         simulate(g, narrow)
     assert simulate(g, None).layers[0].counts.w_format == "int4/channel"
@@ -140,7 +141,7 @@ def test_unknown_op_kind_is_an_error_naming_the_op():
     g.add_tensor("x", (4, 4))
     g.add_tensor("y", (4, 4))
     op = g.add_op("mystery", "gelu", ["x"], ["y"])
-    op.kind = "scatter"  # a kind added to the graph vocabulary without a cost rule
+    g.ops[-1] = dataclasses.replace(op, kind="scatter")  # a kind added to the vocabulary without a cost rule
     with pytest.raises(ValueError, match=r"op 'mystery' has kind 'scatter', which has no cost rule"):
         workload_from_graph(g)
 
