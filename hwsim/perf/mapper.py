@@ -47,7 +47,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-from itertools import permutations
+from itertools import permutations, product
+
+import numpy as np
 
 from hwsim.perf.dataflow import DATAFLOW_ROLES, cdiv
 
@@ -184,7 +186,94 @@ def _score(p: MapperProblem, latency: float, energy: float) -> tuple[float, floa
 
 @lru_cache(maxsize=4096)
 def best_mapping(p: MapperProblem) -> GemmMapping:
-    """The mapping of ``p`` minimising ``p.objective`` over tiles x loop orders (module docstring)."""
+    """The mapping of ``p`` minimising ``p.objective`` over tiles x loop orders (module docstring).
+
+    Every tile x order is scored at once with numpy; ties go to the first candidate in the order of
+    :func:`best_mapping_reference` (tiles ascending, ``m`` slowest; orders as :data:`ORDERS`).
+    """
+    if p.objective not in OBJECTIVES:
+        raise ValueError(f"mapper objective must be one of {OBJECTIVES}, not {p.objective!r}")
+    r_dim, c_dim, _, _ = DATAFLOW_ROLES[p.dataflow]
+    units = {"M": 1, "K": 1, "N": 1, r_dim: p.rows, c_dim: p.cols}
+    steps = {"M": p.rows, "K": p.rows, "N": p.rows, c_dim: p.cols}
+    grids = np.meshgrid(*(np.array(candidates(getattr(p, d.lower()), units[d], steps[d]), dtype=np.int64)
+                          for d in "MKN"), indexing="ij")
+    tm, tk, tn = (g.ravel() for g in grids)
+    k_folds = -(-tk // p.rows) if r_dim == "K" else np.ones_like(tk)
+    split = -(-p.k // tk) * k_folds > 1
+    db = 2 if p.double_buffered else 1
+    fp = np.stack([db * tm * tk * p.a_bits, db * tk * tn * p.b_bits,
+                   np.where(split, tm * tn * (p.acc_bits + p.out_bits), db * tm * tn * p.out_bits)])
+    caps = np.array(p.capacity_bits)[:, None]
+    fits = fp.sum(0) <= caps.sum() if p.unified else (fp <= caps).all(0)
+    cyc, a_rd, b_rd, o_wr = _array_work_vec(p, tm, tk, tn, r_dim, c_dim)
+    trips = {"m": -(-p.m // tm), "k": -(-p.k // tk), "n": -(-p.n // tn)}
+    mn = p.m * p.n
+    preload = p.rows if DATAFLOW_ROLES[p.dataflow][3] != "ofmap" else 0
+    compute = preload + cyc + p.rows + p.cols - 2 + (p.rows if p.dataflow == "os" else 0)
+    sram_bits = a_rd * p.a_bits + b_rd * p.b_bits + (o_wr - mn) * 2 * p.acc_bits + mn * p.out_bits
+    sram_cycles = np.maximum(np.maximum(a_rd / p.sram_words_per_cycle[0], b_rd / p.sram_words_per_cycle[1]),
+                             (2 * o_wr - mn) / p.sram_words_per_cycle[2])
+    lat, energy, spill = [], [], []
+    for order in ORDERS:
+        dram_a = p.m * p.k * _dram_factor_vec(order, trips, INDEXED_BY["ifmap"])
+        dram_b = p.k * p.n * _dram_factor_vec(order, trips, INDEXED_BY["weight"])
+        psum = mn * (_dram_factor_vec(order, trips, INDEXED_BY["ofmap"]) - 1)
+        dram_bits = dram_a * p.a_bits + dram_b * p.b_bits + mn * p.out_bits + 2 * psum * p.acc_bits
+        lat.append(np.maximum(np.maximum(compute, sram_cycles), dram_bits / 8 / p.dram_bytes_per_cycle))
+        energy.append(dram_bits * p.dram_pj_per_bit + sram_bits * p.sram_pj_per_bit)
+        spill.append(psum > 0)
+    lat, energy, spill = (np.stack(x, axis=1).ravel() for x in (lat, energy, spill))  # index = tile * 6 + order
+    size = np.repeat(fp.sum(0), len(ORDERS))
+    ok = np.repeat(fits, len(ORDERS))
+    if ok.any():
+        first, second = _score(p, lat, energy)
+        keys = (size, second, first, spill)  # np.lexsort: last key is primary
+    else:
+        keys = (lat, size)
+    candidates_idx = np.flatnonzero(ok) if ok.any() else np.arange(ok.size)
+    pick = candidates_idx[np.lexsort(tuple(k[candidates_idx] for k in keys))[0]]
+    t, o = divmod(int(pick), len(ORDERS))
+    tile = (int(tm[t]), int(tk[t]), int(tn[t]))
+    return _evaluate(p, ORDERS[o], *tile, bool(fits[t]), tuple(float(x) for x in fp[:, t]),
+                     _array_work(p, *tile))
+
+
+def _array_work_vec(p: MapperProblem, tm, tk, tn, r_dim: str, c_dim: str):
+    """:func:`_array_work` over arrays of tile sizes (full and remainder tiles of every dimension)."""
+    classes = []
+    for dim, tile in ((p.m, tm), (p.k, tk), (p.n, tn)):
+        rem = dim % tile
+        classes.append(((tile, dim // tile), (rem, (rem > 0).astype(np.int64))))
+    cyc = a_rd = b_rd = o_wr = 0
+    t_dim = DATAFLOW_ROLES[p.dataflow][2]
+    for (sm, cm), (sk, ck), (sn, cn) in product(*classes):
+        many = cm * ck * cn
+        dims = {"M": sm, "K": sk, "N": sn}
+        rf, cf = -(-dims[r_dim] // p.rows), -(-dims[c_dim] // p.cols)
+        folds = {r_dim: rf, c_dim: cf}
+        cyc = cyc + many * rf * cf * np.maximum(dims[t_dim], p.rows)
+        a_rd = a_rd + many * sm * sk * folds.get("N", 1)
+        b_rd = b_rd + many * sk * sn * folds.get("M", 1)
+        o_wr = o_wr + many * sm * sn * folds.get("K", 1)
+    return cyc, a_rd, b_rd, o_wr
+
+
+def _dram_factor_vec(order: str, trips: dict, indexed: str):
+    """:func:`dram_factor` over arrays of trip counts."""
+    inner = np.full(trips["m"].shape, -1)
+    for j, d in enumerate(order):
+        if d in indexed:
+            inner = np.where(trips[d] > 1, j, inner)
+    factor = np.ones_like(trips["m"])
+    for j, d in enumerate(order):
+        if d not in indexed:
+            factor = factor * np.where(j < inner, trips[d], 1)
+    return factor
+
+
+def best_mapping_reference(p: MapperProblem) -> GemmMapping:
+    """:func:`best_mapping` as a plain loop over tiles and orders (the check of the vectorised search)."""
     if p.objective not in OBJECTIVES:
         raise ValueError(f"mapper objective must be one of {OBJECTIVES}, not {p.objective!r}")
     r_dim, c_dim, _, _ = DATAFLOW_ROLES[p.dataflow]

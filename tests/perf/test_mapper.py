@@ -157,3 +157,21 @@ def test_resolved_arch_logged_at_debug(caplog):
     text = caplog.text
     assert "resolved architecture" in text and "array.rows = 16" in text and "vector.lanes = 16" in text
     assert "timing_mode = 'pipelined'" in text and "mapper_objective = 'latency'" in text
+
+
+@pytest.mark.parametrize("objective", ["latency", "energy", "edp"])
+def test_vectorised_search_equals_the_plain_loop(objective):
+    from dataclasses import replace
+
+    from hwsim.perf.mapper import best_mapping_reference
+
+    rng = np.random.default_rng(11)
+    archs = ARCHS + [_arch(8, 8, "ws", 2.0, {"ifmap": {"size_kib": 0.0625}, "weight": {"size_kib": 0.0625},
+                                             "ofmap": {"size_kib": 0.0625}})]  # nothing fits: fallback
+    for arch in archs:
+        for _ in range(4):
+            op = GemmOp(name="g", m=int(rng.integers(1, 700)), k=int(rng.integers(1, 700)),
+                        n=int(rng.integers(1, 700)))
+            c = simulate([op], arch).layers[0].counts
+            p = replace(mapper_problem(arch, op, c), objective=objective)
+            assert best_mapping(p) == best_mapping_reference(p), (arch.array, op)
