@@ -110,8 +110,20 @@ def _cycle_segments(frame) -> dict[str, list[float]]:
     return {"cycles": list(frame["total_cycles"].astype(float))}
 
 
-def _energy_segments(frame, components) -> dict[str, list[float]]:
-    return {c: list(frame[f"energy_{c}_pj"].astype(float) * 1e-6) for c in components}
+def energy_unit(largest_pj: float) -> tuple[str, float]:
+    """(unit, factor from pJ) that shows ``largest_pj`` with at most 4 integer digits: nJ, µJ, mJ or J."""
+    for unit, factor in (("J", 1e-12), ("mJ", 1e-9), ("µJ", 1e-6)):
+        if largest_pj * factor >= 10:
+            return unit, factor
+    return "nJ", 1e-3
+
+
+def _energy_chart(labels, frame_or_rows, components, title: str) -> Chart:
+    """Stacked energy bars per label, in the unit that suits the largest bar."""
+    pj = {c: [float(v) for v in frame_or_rows[f"energy_{c}_pj"]] for c in components}
+    unit, factor = energy_unit(max((sum(row) for row in zip(*pj.values(), strict=True)), default=0.0))
+    return hbar_chart(labels, {c: [v * factor for v in values] for c, values in pj.items()},
+                      title=f"{title} ({unit})", unit=unit)
 
 
 def primary_rows(frame, summary: dict):
@@ -148,8 +160,8 @@ def _format_charts(formats: dict[str, dict]) -> dict[str, Chart]:
     components = list(dict.fromkeys(c for f in formats.values() for c in f.get("energy_pj", {})))
     charts = {}
     if components:
-        segments = {c: [formats[n].get("energy_pj", {}).get(c, 0.0) * 1e-6 for n in names] for c in components}
-        charts["energy_by_format.svg"] = hbar_chart(names, segments, title="Energy by format (µJ)", unit="µJ")
+        rows = {f"energy_{c}_pj": [formats[n].get("energy_pj", {}).get(c, 0.0) for n in names] for c in components}
+        charts["energy_by_format.svg"] = _energy_chart(names, rows, components, "Energy by format")
     if all("compute_cycles" in formats[n] and "stall_cycles" in formats[n] for n in names):
         segments = {"compute": [float(formats[n]["compute_cycles"]) for n in names],
                     "stall": [float(formats[n]["stall_cycles"]) for n in names]}
@@ -165,25 +177,24 @@ def build_charts(frame, summary: dict, arch: dict | None) -> dict[str, Chart]:
     frame = primary_rows(frame, summary)
     components = energy_components(frame)
     if components:
-        totals = [float(frame[f"energy_{c}_pj"].sum()) * 1e-6 for c in components]
+        unit, factor = energy_unit(max(float(frame[f"energy_{c}_pj"].sum()) for c in components))
+        totals = [float(frame[f"energy_{c}_pj"].sum()) * factor for c in components]
         grand = sum(totals) or 1.0
         charts["energy_breakdown.svg"] = hbar_chart(
-            components, {"energy": totals}, title="Energy by component", unit="µJ",
-            annotate=[f"{v:,.3f} µJ ({100 * v / grand:.1f} %)" for v in totals])
+            components, {"energy": totals}, title="Energy by component", unit=unit,
+            annotate=[f"{v:,.3f} {unit} ({100 * v / grand:.1f} %)" for v in totals])
     for by, label in (("kind", "op kind"), ("block", "block")):
         if by == "kind" and "kind" not in frame:
             continue
         agg = aggregate(frame, by)
         if components:
-            charts[f"energy_by_{by}.svg"] = hbar_chart(
-                list(agg.index), _energy_segments(agg, components), title=f"Energy by {label} (µJ)", unit="µJ")
+            charts[f"energy_by_{by}.svg"] = _energy_chart(list(agg.index), agg, components, f"Energy by {label}")
         charts[f"cycles_by_{by}.svg"] = hbar_chart(
             list(agg.index), _cycle_segments(agg), title=f"Cycles by {label}", unit="cycles")
     top = frame.nlargest(TOP_N, "energy_total_pj") if components else frame.nlargest(TOP_N, "total_cycles")
     if components:
-        charts["energy_top_ops.svg"] = hbar_chart(
-            list(top["name"]), _energy_segments(top, components),
-            title=f"Top {len(top)} of {len(frame)} ops by energy (µJ)", unit="µJ")
+        charts["energy_top_ops.svg"] = _energy_chart(list(top["name"]), top, components,
+                                                     f"Top {len(top)} of {len(frame)} ops by energy")
     top = frame.nlargest(TOP_N, "total_cycles")
     charts["cycles_top_ops.svg"] = hbar_chart(list(top["name"]), _cycle_segments(top),
                                               title=f"Top {len(top)} of {len(frame)} ops by cycles", unit="cycles")

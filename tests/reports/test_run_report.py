@@ -177,3 +177,11 @@ def test_several_formats_one_block_of_rows_each(tmp_path, run_dir):
     assert sum(by_block.values()) == pytest.approx(summary["energy_total_pj"] * 1e-6, rel=1e-9)
     page = build_report(tmp_path)["report.html"].read_text()
     assert "Cost of every format" in page and "format w8a8" in page
+
+
+def test_energy_unit_keeps_at_most_four_integer_digits():
+    from hwsim.reports.run_report import energy_unit
+
+    assert energy_unit(36.5e9) == ("mJ", 1e-9)  # SmolLM2's GEMMs: 36.5 mJ, not "36.5 k µJ"
+    assert energy_unit(7.3e9) == ("µJ", 1e-6)
+    assert energy_unit(5e6) == ("nJ", 1e-3) and energy_unit(2e13) == ("J", 1e-12)
