@@ -26,7 +26,8 @@ def test_rule_is_area_times_the_int8_anchor():
 def test_energy_order_follows_the_rtl_area_order():
     table = load_energy_table()
     rows = sorted(mac_energy_rows(table), key=lambda r: r["nand2_eq"])
-    assert [r["pe"] for r in rows] == ["fp4xfp4", "int4xint8", "dint4xint8", "int8xint8", "e4m3xe4m3", "e5m2xe5m2"]
+    assert [r["pe"] for r in rows] == ["fp4xfp4", "int4xint8", "dint4xint8", "int8xint8", "uint8xint8",
+                                        "e4m3xe4m3", "e4m3xe5m2", "e5m2xe5m2"]
     assert all(a["mac_pj"] < b["mac_pj"] for a, b in zip(rows, rows[1:], strict=False))
     e4m3 = next(r for r in rows if r["pe"] == "e4m3xe4m3")
     assert e4m3["mac_pj"] / mac_pj(table, "int8", "int8", 32) == pytest.approx(2529.0 / 1894.0)
