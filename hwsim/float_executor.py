@@ -223,6 +223,11 @@ class FloatBackend:
     def transpose(self, op, x):
         return np.transpose(x, op.attrs["perm"])
 
+    def hadamard(self, op, x):
+        from hwsim.hadamard import transform
+
+        return self._out(transform(x))
+
     def mean_pool(self, op, x, mask):
         m = np.asarray(mask, np.float64)[..., None]
         return self._out((np.asarray(x, np.float64) * m).sum(axis=-2) / np.maximum(m.sum(axis=-2), 1e-9))

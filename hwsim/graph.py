@@ -28,7 +28,8 @@ GEMM_KINDS = frozenset({"linear", "matmul", "conv"})
 NORM_KINDS = frozenset({"layernorm", "rmsnorm", "softmax"})
 #: Element-wise vector-unit ops.
 ELEMENTWISE_KINDS = frozenset({"gelu", "silu", "relu", "swiglu", "add", "mul", "rope", "embedding", "mean_pool",
-                               "quantize", "dequantize", "requant"})
+                               "quantize", "dequantize", "requant", "hadamard"})
+#: ``hadamard``: the online rotation ``x @ H_n / sqrt(n)`` over the last axis (:mod:`hwsim.hadamard`; QuaRot).
 #: Memory ops: ``kv_write`` appends its input (new keys or values, ``[B, kv_heads, S, head_dim]``) to the
 #: KV cache tensor it outputs (``[B, kv_heads, L + S, head_dim]``), stored in the cache tensor's
 #: QuantSpec format. Its cost is the appended elements, not the whole cache.

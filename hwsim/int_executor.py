@@ -21,6 +21,9 @@ Kernels:
 * ``requant``: the requant unit between two static specs. ``quantize``/``dequantize``: to/from codes.
 * ``gelu``/``relu`` on codes: a table over every input code (exact). ``kv_write``: the new keys/values in
   the cache's format (prefill into an empty cache; a graph without its past cache cannot append).
+* ``hadamard`` (online rotation) on per-tensor integer codes without zero point: the ±1 transform of the
+  integers (exact int64 accumulators) requantized with scale ``s / sqrt(n)`` to the output spec; float input
+  or a float output: float64 on the real values.
 * ``mul`` by a constant vector on codes: the scale is rescaled per channel (no arithmetic on codes).
 * ``softmax``, ``silu``, ``swiglu``, ``rope``, ``gelu`` on float input, ``mean_pool``: float64 on the
   real values (named ``float``), the result encoded to the output spec if there is one.
@@ -218,6 +221,20 @@ class IntegerExecutor:
         if isinstance(new, QTensor) and spec is not None and np.ndim(new.scale) == 0:
             return requantize_tensor(new, spec)
         return self._finish(op, _real(new))
+
+    def hadamard(self, op, x):
+        from hwsim.hadamard import transform, transform_unscaled
+
+        out = self._spec(op.outputs[0])
+        if isinstance(x, QTensor) and out is not None and get_format(x.fmt).kind == "int" \
+                and get_format(out.format).kind == "int" and np.ndim(x.scale) == 0 and not np.any(x.zero_point) \
+                and not out.is_dynamic:
+            ints = get_format(x.fmt).code_to_int(x.codes)
+            acc = transform_unscaled(ints)
+            self._note(op, "integer")
+            return requant_accumulator(acc, float(x.scale) / np.sqrt(ints.shape[-1]), out)
+        self._note(op, "float")
+        return self._finish(op, transform(_real(x)))
 
     def silu(self, op, x):
         self._note(op, "float")

@@ -26,6 +26,8 @@ Rules (``out`` = the op's first output; counts per element of ``out`` unless not
                                  following normalisation)
     quantize, dequantize         vector unit, one multiply (scale) and one add (round / zero point)
     requant                      requant unit (lanes, latency) on every element
+    hadamard                     vector unit, the factorised transform's adds per element
+                                 (:func:`hwsim.hadamard.adds_per_element`; 1/sqrt(n) folds into the requant)
     embedding                    row gathers from DRAM: for every table (weight input) one row of the
                                  table's width per token, at the table's storage bits (QuantSpec, else
                                  pe.weight_format); one row per table when their widths differ;
@@ -124,6 +126,15 @@ def _convert(graph, op, state: dict) -> list:
 @cost_rule("requant")
 def _requant(graph, op, state: dict) -> list:
     return _vector(op.name, "requant", graph.tensors[op.outputs[0]].size)
+
+
+@cost_rule("hadamard")
+def _hadamard(graph, op, state: dict) -> list:
+    from hwsim.hadamard import adds_per_element
+
+    out = graph.tensors[op.outputs[0]]
+    n = out.shape[-1] if out.shape else 0
+    return _vector(op.name, "add", out.size * adds_per_element(n)) if n else []
 
 
 @cost_rule("embedding")
