@@ -5,6 +5,8 @@
 * :func:`build` writes the DUT's Verilog and builds it under ``sim_build/<name>`` (gitignored); a build
   whose Verilog, flags and simulator are unchanged is reused, and Verilator's model-independent runtime
   objects are compiled once per session and copied into later build dirs (they do not depend on the DUT).
+* :func:`streams_verilog` + :func:`build_verilog` build a *stream bank* whose members keep independent
+  handshakes (tiles of different shapes, norm units), each driven by its own coroutine;
 * :func:`run` runs one cocotb test against a build and returns the JSON summary the test wrote
   (vectors checked, mismatches, coverage bins, cycles).
 

@@ -52,7 +52,13 @@ design -reset
 """
 
 
+#: Yosys cells that are annotations, not gates (hierarchy kept by ``flatten`` as ``$scopeinfo``).
+_NO_AREA = ("$scopeinfo",)
+
+
 def _cell_weight(cell: str) -> float:
+    if cell in _NO_AREA:
+        return 0.0
     if cell in NAND2_WEIGHTS:
         return NAND2_WEIGHTS[cell]
     if "DFF" in cell:  # $_DFF_P_, $_SDFF_PP0_, $_DFFE_PP_, $_SDFFE_PP0P_, $_SDFFCE_...
@@ -133,5 +139,5 @@ def synthesize(names=None, work_dir=None) -> list[AreaReport]:
             cells = stat["modules"][f"\\{name}"]["num_cells_by_type"] if "modules" in stat else stat["design"][
                 "num_cells_by_type"]
             kind = configs.kind_of(name)
-            reports.append(AreaReport(name, kind, {k: int(v) for k, v in cells.items()}))
+            reports.append(AreaReport(name, kind, {k: int(v) for k, v in cells.items() if k not in _NO_AREA}))
     return reports
