@@ -44,7 +44,7 @@ def register(subparsers) -> None:
     """Add ``hwsim rtl generate`` and ``hwsim rtl area``."""
     from .configs import config_names
 
-    rtl = subparsers.add_parser("rtl", help="generate Verilog for the PE / requant / tile / norm configurations, or size them",
+    rtl = subparsers.add_parser("rtl", help="generate Verilog for the PE/requant/tile/norm configurations or size them",
                                 description="RTL generated from the hwsim specs (Amaranth).")
     commands = rtl.add_subparsers(dest="rtl_command", metavar="COMMAND", required=True)
     names = ", ".join(config_names())
