@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 
 from hwsim.perf.arch import ArchSpec, arch_warnings, as_arch, resolved_arch, resolved_arch_lines
-from hwsim.perf.energy import EnergyTable, load_energy_table, op_energy
+from hwsim.perf.energy import EnergyTable, load_energy_table, op_energy, sram_factors
 from hwsim.perf.results import LayerResult, RunResult
 from hwsim.perf.sources import as_workload
 from hwsim.perf.timing import gemm_formats, op_counts
@@ -33,7 +33,7 @@ def evaluate_op(op, arch: ArchSpec, table: EnergyTable, mode: str | None = None)
                                                                           arch.pe.weight_format)
     energy = op_energy(counts, a_format=a_fmt, w_format=w_fmt,
                        accumulator_bits=arch.pe.accumulator_bits, multiplier_bits=arch.requant.multiplier_bits,
-                       vector_format=arch.vector.format, table=table)
+                       vector_format=arch.vector.format, table=table, sram_factors=sram_factors(arch))
     return LayerResult(counts, energy, arch.array.rows * arch.array.cols, arch.clock_mhz)
 
 

@@ -24,7 +24,10 @@ Schema (every section except ``array`` and ``pe`` is optional; defaults shown)::
               # mode: pipelined | scalesim | tile (ws only); mapper (pipelined only): search (tiles x
               # loop orders, hwsim.perf.mapper) | folds (no DRAM tiling: each operand resident whole or
               # refetched per fold); objective: latency | energy | edp
-    energy:   {table: default, technology_scale: 1.0}    # table: "default" or a YAML path
+    energy:   {table: default, technology_scale: 1.0,    # table: "default" or a YAML path
+               sram: flat, sram_model: default}          # sram: flat (the table's per-bit entry) |
+              # capacity (that entry times hwsim.perf.sram's factor of each buffer's capacity);
+              # sram_model: "default" (hwsim/data/sram_45nm.yaml) or a YAML path
 
 Problems are collected with their dotted key paths (``arch.array.rows: expected a positive integer,
 not -4``) and raised together as one :class:`hwsim.errors.ConfigError` naming the file.
@@ -68,6 +71,7 @@ TIMING_MODES = ("pipelined", "scalesim", "tile")
 MAPPERS = ("search", "folds")
 MAPPER_OBJECTIVES = ("latency", "energy", "edp")
 OPERANDS = ("ifmap", "weight", "ofmap")
+SRAM_ENERGY_RULES = ("flat", "capacity")
 #: (activation, weight) multiplier format pairs of the default PE: rtl/multi_pe.py's modes (int8, 2 x int4,
 #: e4m3, 2 x fp4) plus the mixed pairs the quantization presets use (W4A8 int4/dint4, GPTQ/AWQ/GGUF uint4,
 #: FP4/MXFP4/NVFP4 weights with FP8 activations) and unsigned activations with a zero point (softmax
@@ -218,6 +222,8 @@ class ArchSpec:
     mapper_objective: str = "latency"
     energy_table: str = "default"
     technology_scale: float = 1.0
+    sram_energy: str = "flat"
+    sram_model: str = "default"
     source: str = "<dict>"
 
     def with_(self, **changes) -> ArchSpec:
@@ -363,18 +369,25 @@ def arch_from_dict(data: dict, *, source: str = "<dict>", base_dir: Path | None 
                                    f"not {array.dataflow!r}")
     mapper = ck.choice(sec, "mapper", "arch.timing", MAPPERS, "search")
     objective = ck.choice(sec, "objective", "arch.timing", MAPPER_OBJECTIVES, "latency")
-    sec = ck.mapping(top.get("energy"), "arch.energy", ("table", "technology_scale"))
+    sec = ck.mapping(top.get("energy"), "arch.energy", ("table", "technology_scale", "sram", "sram_model"))
     table = ck.string(sec, "table", "arch.energy", "default")
     if table != "default" and base_dir is not None and not Path(table).is_absolute():
         table = str(Path(base_dir) / table)
     if table != "default" and not Path(table).is_file():
         ck.add("arch.energy.table", f"energy table file not found, not {short_repr(table)}")
     scale = ck.number(sec, "technology_scale", "arch.energy", 1.0, minimum=0.0, strict=True, maximum=1e6)
+    sram_energy = ck.choice(sec, "sram", "arch.energy", SRAM_ENERGY_RULES, "flat")
+    sram_model = ck.string(sec, "sram_model", "arch.energy", "default")
+    if sram_model != "default" and base_dir is not None and not Path(sram_model).is_absolute():
+        sram_model = str(Path(base_dir) / sram_model)
+    if sram_model != "default" and not Path(sram_model).is_file():
+        ck.add("arch.energy.sram_model", f"SRAM model file not found, not {short_repr(sram_model)}")
     ck.raise_if_any()
     return ArchSpec(name=name, array=array, pe=pe, clock_mhz=clock, buffers=buffers, dram=dram,
                     requant=requant, layernorm=layernorm, vector=vector, timing_mode=mode,
                     mapper=mapper, mapper_objective=objective,
-                    energy_table=table, technology_scale=scale, source=source)
+                    energy_table=table, technology_scale=scale, sram_energy=sram_energy, sram_model=sram_model,
+                    source=source)
 
 
 def resolved_arch(arch: ArchSpec) -> dict:

@@ -7,7 +7,7 @@ and square-root steps. :func:`op_energy` turns one op's :class:`~hwsim.perf.timi
 
     mac         = macs * mac_pj(a, w, accumulator_bits)   # PE-area rule, hwsim.perf.mac_energy
     rf          = macs * (a_bits + w_bits + 2 * accumulator_bits) * rf_pj / 32
-    sram_<op>   = words * bits * sram_pj / 32          (ifmap, weight, ofmap incl. partial sums)
+    sram_<op>   = words * bits * sram_pj / 32 * f_<op> (ifmap, weight, ofmap incl. partial sums)
     dram_<op>   = words * bits * dram_pj / 32
     requant     = outputs * (mult(acc, multiplier) + int_add(acc) + int_add(32) + 2 * int_add(32))
     norm        = integer or float norm unit, below
@@ -15,8 +15,9 @@ and square-root steps. :func:`op_energy` turns one op's :class:`~hwsim.perf.timi
     act_quant   = quant_adds * fp_add(vector) + quant_mults * fp_mult(vector)       # per-token operands
     epilogue    = epilogue_adds * fp_add(vector) + epilogue_mults * fp_mult(vector) # group/MX, float epilogue
 
-``a``/``w`` are the op's own formats (:func:`hwsim.perf.timing.gemm_formats`); the per-token and
-epilogue counts are :mod:`hwsim.perf.epilogue`'s.
+``f_<op>`` is 1 (``energy.sram: flat``) or :func:`hwsim.perf.sram.sram_energy_factor` of the operand's
+buffer capacity (``energy.sram: capacity``; :func:`sram_factors`). ``a``/``w`` are the op's own formats
+(:func:`hwsim.perf.timing.gemm_formats`); the per-token and epilogue counts are :mod:`hwsim.perf.epilogue`'s.
 
 Norm unit, ``layernorm.arithmetic: integer`` (hwsim's golden integer LayerNorm/RMSNorm). The op
 counts per row are :func:`hwsim.layernorm.norm_op_counts` ``(cols, kind, newton_iterations)``
@@ -198,8 +199,19 @@ class EnergyBreakdown:
         return out
 
 
+def sram_factors(arch) -> tuple[float, float, float]:
+    """Per-bit SRAM energy factors of the (ifmap, weight, ofmap) buffers of ``arch`` (module docstring)."""
+    if arch.sram_energy != "capacity":
+        return (1.0, 1.0, 1.0)
+    from hwsim.perf.sram import sram_energy_factor
+
+    bufs = arch.buffers
+    return tuple(sram_energy_factor(bufs.of(x).size_kib, arch.sram_model) for x in ("ifmap", "weight", "ofmap"))
+
+
 def op_energy(counts, *, a_format: str, w_format: str, accumulator_bits: int, multiplier_bits: int,
-              vector_format: str, table: EnergyTable) -> EnergyBreakdown:
+              vector_format: str, table: EnergyTable,
+              sram_factors: tuple[float, float, float] = (1.0, 1.0, 1.0)) -> EnergyBreakdown:
     """Pure function: energy (pJ) of one op's counts under ``table`` (formulas in the module docstring)."""
     c = counts
     a = format_info(a_format)
@@ -239,9 +251,9 @@ def op_energy(counts, *, a_format: str, w_format: str, accumulator_bits: int, mu
                 + c.norm_rows * (r_add * fadd + r_mul * fmul + r_div * div_pj + r_sqrt * sqrt_pj))
     return EnergyBreakdown(
         mac=mac, rf=rf,
-        sram_ifmap=c.sram_ifmap_reads * c.ifmap_bits * sram_bit,
-        sram_weight=c.sram_weight_reads * c.weight_bits * sram_bit,
-        sram_ofmap=sram_ofmap_bits * sram_bit,
+        sram_ifmap=c.sram_ifmap_reads * c.ifmap_bits * sram_bit * sram_factors[0],
+        sram_weight=c.sram_weight_reads * c.weight_bits * sram_bit * sram_factors[1],
+        sram_ofmap=sram_ofmap_bits * sram_bit * sram_factors[2],
         dram_ifmap=c.dram_ifmap_reads * c.ifmap_bits * dram_bit,
         dram_weight=c.dram_weight_reads * c.weight_bits * dram_bit,
         dram_ofmap=dram_ofmap_bits * dram_bit,
