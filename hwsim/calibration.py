@@ -4,6 +4,7 @@
 calibration batches and, for every op output (and graph input), streams:
 
 * ``amax``: max |x| per tensor; ``amax_channel``: max |x| per index of the last axis;
+* ``minmax_channel``: min and max per index of the last axis (data shifting);
 * ``minmax``: min and max per tensor;
 * ``percentile``: a bounded sample of |x| (at most :data:`SAMPLE_SIZE` values per tensor, strided so it is
   deterministic) from which :meth:`CalibrationStats.percentile` reads quantiles;
@@ -20,7 +21,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-STATISTICS = frozenset({"amax", "amax_channel", "minmax", "percentile", "xtx", "absmean_channel"})
+STATISTICS = frozenset({"amax", "amax_channel", "minmax", "minmax_channel", "percentile", "xtx",
+                        "absmean_channel"})
 SAMPLE_SIZE = 1 << 15
 
 
@@ -36,11 +38,14 @@ class CalibrationStats:
     xtx: dict = field(default_factory=dict)
     rows: dict = field(default_factory=dict)
     abssum_channel: dict = field(default_factory=dict)
+    min_channel: dict = field(default_factory=dict)
+    max_channel: dict = field(default_factory=dict)
     collected: frozenset = frozenset()
 
     def require(self, tensor: str, what: str = "amax") -> None:
         table = {"amax": self.amax, "amax_channel": self.amax_channel, "minmax": self.minimum,
-                 "percentile": self.samples, "xtx": self.xtx, "absmean_channel": self.abssum_channel}[what]
+                 "percentile": self.samples,
+                 "minmax_channel": self.min_channel, "xtx": self.xtx, "absmean_channel": self.abssum_channel}[what]
         if tensor not in table:
             raise ValueError(f"tensor {tensor!r} has no {what!r} calibration statistics; calibrate this graph "
                              f"with {what!r} first")
@@ -71,6 +76,10 @@ def _observe(stats: CalibrationStats, need: frozenset, name: str, value, linear_
     if "amax_channel" in need and x.ndim >= 2:
         per = a.reshape(-1, x.shape[-1]).max(axis=0)
         stats.amax_channel[name] = np.maximum(stats.amax_channel.get(name, 0.0), per)
+    if "minmax_channel" in need and x.ndim >= 2:
+        rows = x.reshape(-1, x.shape[-1])
+        stats.min_channel[name] = np.minimum(stats.min_channel.get(name, np.inf), rows.min(axis=0))
+        stats.max_channel[name] = np.maximum(stats.max_channel.get(name, -np.inf), rows.max(axis=0))
     if "minmax" in need:
         stats.minimum[name] = min(stats.minimum.get(name, np.inf), float(x.min()))
         stats.maximum[name] = max(stats.maximum.get(name, -np.inf), float(x.max()))

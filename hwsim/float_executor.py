@@ -148,6 +148,14 @@ def query_period(op, scores_shape) -> int | None:
     return scores_shape[-2] // int(groups) if groups else None
 
 
+def ori_input(op, x) -> np.ndarray:
+    """A norm's input in float64, times its per-channel ``ori_lambda`` (PFPQuant ORI-LN: the graph feeds the
+    norm ``x / λ``; the norm unit multiplies λ back inside the statistics and γ)."""
+    x = np.asarray(x, np.float64)
+    lam = op.attrs.get("ori_lambda")
+    return x if lam is None else x * np.asarray(lam, np.float64)
+
+
 def embed(op, ids, word, pos=None, types=None) -> np.ndarray:
     """Word (+ position + token-type 0) embeddings of ``ids`` in float64."""
     x = (word.T if op.attrs.get("table_transposed") else word)[ids].astype(np.float64)
@@ -170,14 +178,15 @@ class FloatBackend:
         return self._out(embed(op, ids, word, pos, types))
 
     def layernorm(self, op, x, gamma, beta):
-        x = np.asarray(x, np.float64)
+        x = ori_input(op, x)
         mu = x.mean(axis=-1, keepdims=True)
         var = ((x - mu) ** 2).mean(axis=-1, keepdims=True)
         return self._out((x - mu) / np.sqrt(var + op.attrs["eps"]) * gamma + beta)
 
-    def rmsnorm(self, op, x, gamma):
-        x = np.asarray(x, np.float64)
-        return self._out(x / np.sqrt((x * x).mean(axis=-1, keepdims=True) + op.attrs["eps"]) * gamma)
+    def rmsnorm(self, op, x, gamma, beta=None):
+        x = ori_input(op, x)
+        y = x / np.sqrt((x * x).mean(axis=-1, keepdims=True) + op.attrs["eps"]) * gamma
+        return self._out(y if beta is None else y + beta)
 
     def linear(self, op, x, w, b=None):
         x = np.asarray(x, np.float32)

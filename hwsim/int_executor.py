@@ -16,8 +16,9 @@ Kernels:
   the integers summed, saturating to the output format; a dynamic (per-token) output sums in float and
   quantizes per row.
 * ``layernorm`` / ``rmsnorm``: :func:`hwsim.layernorm.integer_norm` on the integer input (any static or
-  per-token scale: the unit is scale invariant) to the output spec; the error vs the float norm of the same
-  input is recorded in :attr:`IntegerExecutor.norm_stats`.
+  per-token scale: the unit is scale invariant) to the output spec; an ``ori_lambda`` attribute (PFPQuant
+  ORI-LN, input ``x / λ``) goes to :func:`hwsim.layernorm.calibrate_norm` as ``lam``; the error vs the
+  float norm of the same input is recorded in :attr:`IntegerExecutor.norm_stats`.
 * ``requant``: the requant unit between two static specs. ``quantize``/``dequantize``: to/from codes.
 * ``gelu``/``relu`` on codes: a table over every input code (exact). ``kv_write``: the new keys/values in
   the cache's format (prefill into an empty cache; a graph without its past cache cannot append).
@@ -34,7 +35,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from hwsim.float_executor import embed, gelu, mask_bias, query_period, reshape_dims, rope, silu, softmax
+from hwsim.float_executor import embed, gelu, mask_bias, ori_input, query_period, reshape_dims, rope, silu, softmax
 from hwsim.formats import get_format
 from hwsim.layernorm import calibrate_norm, float_norm, integer_norm
 from hwsim.qlinear import encode_output, quantized_linear, quantized_matmul, requant_accumulator, requantize_tensor
@@ -148,21 +149,24 @@ class IntegerExecutor:
         xq = self._as_q(op.inputs[0], x)
         if out is None or xq is None:
             self._note(op, "float")
-            return self._finish(op, float_norm(_real(x), op.kind, gamma, beta, op.attrs.get("eps", 1e-12)))
+            return self._finish(op, float_norm(ori_input(op, _real(x)), op.kind, gamma, beta,
+                                               op.attrs.get("eps", 1e-12)))
         in_fmt = get_format(xq.fmt)
         if in_fmt.kind != "int" or np.ndim(xq.zero_point):
             raise ValueError(f"op {op.name!r}: the integer norm unit needs integer input codes, not {xq.fmt!r}")
         p = self._norm_params.get(op.name)
         if p is None:
             p = calibrate_norm(op.kind, gamma, beta, in_absmax=float(in_fmt.hi), out_scale=float(out.scale),
-                               out_format=out.format, zero_point=int(out.zero_point or 0))
+                               out_format=out.format, zero_point=int(out.zero_point or 0),
+                               lam=op.attrs.get("ori_lambda"))
             self._norm_params[op.name] = p
         ints = in_fmt.code_to_int(xq.codes) - int(xq.zero_point)
         stats = self.norm_stats.setdefault(op.name, {})
         y = integer_norm(ints, p, stats=stats)
         codes = get_format(out.format).int_to_code(y) if get_format(out.format).kind == "int" else y
         result = QTensor(codes, out.format, np.asarray(out.scale, np.float64), out.zero_point or 0)
-        ref = float_norm(ints * np.asarray(xq.scale, np.float64), op.kind, gamma, beta, op.attrs.get("eps", 1e-12))
+        ref = float_norm(ori_input(op, ints * np.asarray(xq.scale, np.float64)), op.kind, gamma, beta,
+                         op.attrs.get("eps", 1e-12))
         got = result.real()
         stats["rel_error"] = float(np.linalg.norm(got - ref) / max(np.linalg.norm(ref), 1e-30))
         stats["max_error_lsb"] = float(np.max(np.abs(got - ref)) / float(out.scale))
@@ -172,8 +176,8 @@ class IntegerExecutor:
     def layernorm(self, op, x, gamma, beta):
         return self._norm(op, x, gamma, beta)
 
-    def rmsnorm(self, op, x, gamma):
-        return self._norm(op, x, gamma, None)
+    def rmsnorm(self, op, x, gamma, beta=None):
+        return self._norm(op, x, gamma, beta)
 
     def requant(self, op, x):
         out = self._spec(op.outputs[0])

@@ -19,7 +19,8 @@ weights grouped along K get the per-group scale epilogue. The epilogue and per-t
 Rules (``out`` = the op's first output; counts per element of ``out`` unless noted)::
 
     linear, conv, matmul         GEMM on the array (``matmul``: ``batch`` activation x activation GEMMs)
-    layernorm, rmsnorm           norm unit over rows of the last axis
+    layernorm, rmsnorm           norm unit over rows of the last axis; ORI-LN (``ori_lambda``) adds one
+                                 multiply per element (the Λ/L_c multiplier) on the vector unit
     softmax, gelu, silu, relu,   vector unit, VECTOR_RECIPES (hwsim.perf.workload); rope = x*cos +
     swiglu, add, mul, rope       rotate(x)*sin, swiglu = silu(gate)*up
     mean_pool                    vector unit, one add per *input* element (the 1/n scale folds into the
@@ -101,7 +102,10 @@ def _norm(graph, op, state: dict) -> list:
     shape = graph.tensors[op.outputs[0]].shape
     cols = shape[-1] if shape else 1
     rows = prod(shape[:-1]) if shape else 1
-    return [NormOp(name=op.name, kind=op.kind, rows=rows, cols=cols)] if rows and cols else []
+    if not (rows and cols):
+        return []
+    ori = _vector(op.name + ".ori", "mul", rows * cols) if op.attrs.get("ori_lambda") is not None else []
+    return [NormOp(name=op.name, kind=op.kind, rows=rows, cols=cols), *ori]
 
 
 def _vector(name: str, kind: str, elements: int) -> list:

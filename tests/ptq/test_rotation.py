@@ -21,7 +21,7 @@ def test_hadamard_orders_are_hadamard_and_transform_matches(n):
         hadamard.factors(20)
 
 
-def _tiny_llm(seed=0, d=48, f=96, vocab=40, outlier=None) -> Graph:
+def _tiny_llm(seed=0, d=48, f=96, vocab=40, outlier=None, gain=30.0) -> Graph:
     """embedding -> rmsnorm -> fc1 -> silu -> fc2 (+ residual) -> rmsnorm -> tied head."""
     rng = np.random.default_rng(seed)
     g = Graph("tiny-llm")
@@ -33,7 +33,7 @@ def _tiny_llm(seed=0, d=48, f=96, vocab=40, outlier=None) -> Graph:
         scale = 1.0 if name.endswith(".g") else 0.3
         g.weights[name] = (rng.normal(size=shape) * scale + (1.0 if name.endswith(".g") else 0)).astype(np.float32)
     if outlier is not None:
-        g.weights["emb"][outlier] *= 30.0
+        g.weights["emb"][outlier] *= gain
     for name, shape in (("e", (1, 8, d)), ("h", (1, 8, d)), ("y1", (1, 8, f)), ("a", (1, 8, f)),
                         ("y2", (1, 8, d)), ("r", (1, 8, d)), ("z", (1, 8, d)), ("logits", (1, 8, vocab))):
         g.add_tensor(name, shape)
