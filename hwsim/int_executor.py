@@ -29,6 +29,12 @@ Kernels:
 * ``softmax``, ``silu``, ``swiglu``, ``rope``, ``gelu`` on float input, ``mean_pool``: float64 on the
   real values (named ``float``), the result encoded to the output spec if there is one.
 * ``embedding``: table lookup; ``reshape``/``transpose``: move codes.
+
+Fixed-point mode (``graph.meta['fixed_point']``, the ``fixed_point`` recipe step): softmax, GELU, SiLU,
+SwiGLU, RoPE and mean pooling run on the integer kernels of :mod:`hwsim.int_softmax`,
+:mod:`hwsim.int_activations`, :mod:`hwsim.int_rope` and :mod:`hwsim.int_pool` at the widths the meta
+names; any op that would compute in float after the embedding lookup (a float epilogue, a dynamic
+per-token scale, a float input, ``dequantize``) raises :class:`FixedPointError` naming the op.
 """
 
 from __future__ import annotations
@@ -37,6 +43,10 @@ import numpy as np
 
 from hwsim.float_executor import embed, gelu, mask_bias, ori_input, query_period, reshape_dims, rope, silu, softmax
 from hwsim.formats import get_format
+from hwsim.int_activations import integer_gelu, integer_silu, integer_swiglu
+from hwsim.int_pool import integer_mean_pool
+from hwsim.int_rope import integer_rope
+from hwsim.int_softmax import calibrate_softmax, integer_softmax
 from hwsim.layernorm import calibrate_norm, float_norm, integer_norm
 from hwsim.qlinear import encode_output, quantized_linear, quantized_matmul, requant_accumulator, requantize_tensor
 from hwsim.qspec import QTensor, QuantSpec, quantize_activation, quantize_to_spec, token_scale
@@ -61,6 +71,10 @@ class IntegerExecutor:
     norm_stats : dict
         Per norm op: ``rel_error`` and ``max_error_lsb`` of the integer unit vs float of the same input,
         ``newton_iterations``, ``x_saturated``.
+    fixed_point : dict or None
+        ``graph.meta['fixed_point']`` (set by the ``fixed_point`` recipe step): integer-only mode, where
+        softmax/GELU/SiLU/SwiGLU/RoPE/mean pooling run on the integer kernels and any op that would compute
+        in float raises :class:`FixedPointError` naming it.
     """
 
     def __init__(self, graph):
@@ -70,6 +84,7 @@ class IntegerExecutor:
         self.numerics: dict[str, str] = {}
         self.norm_stats: dict[str, dict] = {}
         self._norm_params: dict = {}
+        self.fixed_point: dict | None = graph.meta.get("fixed_point")
 
     def run(self, feeds: dict, *, observer=None, keep: bool = False) -> dict:
         """Execute on ``feeds``; returns ``{output name: value}`` with quantized outputs dequantized."""
@@ -86,11 +101,37 @@ class IntegerExecutor:
         """``x`` as codes of ``tensor``'s spec (quantizing float input), or None for float tensors."""
         if isinstance(x, QTensor):
             return x
+        if self.fixed_point is not None:
+            raise FixedPointError(f"input {tensor!r} arrives in float in fixed-point mode (graph {self.graph.name!r})")
         spec = self._spec(tensor)
         return None if spec is None else quantize_activation(x, spec)
 
     def _note(self, op, how: str):
+        if how == "float" and self.fixed_point is not None:
+            raise FixedPointError(f"op {op.name!r} ({op.kind}) would execute in float in fixed-point mode "
+                                  f"(graph {self.graph.name!r}); give its inputs and output static integer specs")
         self.numerics[op.name] = how
+
+    def _int_input(self, op, tensor: str, x, what: str = "input") -> tuple[np.ndarray, float, int]:
+        """Fixed-point mode: ``(integer values, scale, zero point)`` of a per-tensor integer QTensor."""
+        if not isinstance(x, QTensor) or get_format(x.fmt).kind != "int" or np.ndim(x.scale) \
+                or np.ndim(x.zero_point):
+            got = x.fmt if isinstance(x, QTensor) else "float"
+            raise FixedPointError(f"op {op.name!r} ({op.kind}): the integer kernel needs per-tensor integer "
+                                  f"codes on its {what} {tensor!r}, not {got}")
+        return get_format(x.fmt).code_to_int(x.codes), float(x.scale), int(x.zero_point)
+
+    def _int_output(self, op) -> QuantSpec:
+        out = self._spec(op.outputs[0])
+        if out is None or out.is_dynamic or get_format(out.format).kind != "int" or np.ndim(out.scale):
+            raise FixedPointError(f"op {op.name!r} ({op.kind}): fixed-point mode needs a static per-tensor "
+                                  f"integer output spec on {op.outputs[0]!r}, not "
+                                  f"{out.describe() if out is not None else 'none (float)'}")
+        return out
+
+    @staticmethod
+    def _q(codes, out: QuantSpec) -> QTensor:
+        return QTensor(codes, out.format, np.asarray(out.scale, np.float64), int(out.zero_point or 0))
 
     def _finish(self, op, y: np.ndarray):
         """Real result ``y`` of a float kernel to the output spec (if any)."""
@@ -108,6 +149,8 @@ class IntegerExecutor:
             weights = w if w_spec is None or w_spec.codes is None else _weight_values(w_spec)
             y = _real(x) @ np.asarray(weights, np.float64)
             return self._finish(op, y if b is None else y + b)
+        if self.fixed_point is not None:
+            self._int_output(op)
         lead = xq.codes.shape[:-1]
         x2 = QTensor(xq.codes.reshape(-1, xq.codes.shape[-1]), xq.fmt, _rows(xq.scale, lead), xq.zero_point)
         out = quantized_linear(x2, w_spec, b, self._spec(op.outputs[0]))
@@ -123,6 +166,8 @@ class IntegerExecutor:
         if np.ndim(qb.scale) or np.ndim(qb.zero_point):
             raise ValueError(f"op {op.name!r}: the second matmul operand needs a per-tensor scale, "
                              f"not {self._spec(op.inputs[1]).describe()}")
+        if self.fixed_point is not None:
+            self._int_output(op)
         self._note(op, "integer")
         return quantized_matmul(qa, qb, self._spec(op.outputs[0]), product_scale=scale)
 
@@ -137,7 +182,8 @@ class IntegerExecutor:
         total = np.zeros((), np.int64)
         for name, x in zip(op.inputs, (a, b), strict=True):
             if not isinstance(x, QTensor):
-                x = quantize_activation(_real(x), self._spec(name) or out)
+                x = self._as_q(name, x) if self.fixed_point is not None else \
+                    quantize_activation(_real(x), self._spec(name) or out)
             r = x if _same_spec(x, out) else requantize_tensor(x, out)
             total = total + fmt.code_to_int(r.codes) - np.asarray(out.zero_point or 0, np.int64)
         self._note(op, "integer")
@@ -186,6 +232,8 @@ class IntegerExecutor:
         return requantize_tensor(xq, out)
 
     def quantize(self, op, x):
+        if self.fixed_point is not None and not isinstance(x, QTensor):
+            self._note(op, "float")
         self._note(op, "integer")
         return quantize_activation(_real(x), self._spec(op.outputs[0]))
 
@@ -209,6 +257,12 @@ class IntegerExecutor:
         return self._finish(op, fn(_real(x)))
 
     def gelu(self, op, x):
+        if self.fixed_point is not None:
+            q, s_in, zp = self._int_input(op, op.inputs[0], x)
+            out = self._int_output(op)
+            _no_zero_point(op, zp)
+            self._note(op, "integer")
+            return self._q(integer_gelu(q, s_in, float(out.scale), out.format, int(out.zero_point or 0)), out)
         return self._pointwise(op, x, gelu)
 
     def relu(self, op, x):
@@ -241,14 +295,39 @@ class IntegerExecutor:
         return self._finish(op, transform(_real(x)))
 
     def silu(self, op, x):
+        if self.fixed_point is not None:
+            q, s_in, zp = self._int_input(op, op.inputs[0], x)
+            out = self._int_output(op)
+            _no_zero_point(op, zp)
+            self._note(op, "integer")
+            codes = integer_silu(q, s_in, float(out.scale), out.format, int(out.zero_point or 0),
+                                 k=int(self.fixed_point["sigmoid_table_bits"]))
+            return self._q(codes, out)
         self._note(op, "float")
         return self._finish(op, silu(_real(x)))
 
     def swiglu(self, op, gate, up):
+        if self.fixed_point is not None:
+            g, s_g, zg = self._int_input(op, op.inputs[0], gate, "gate")
+            u, s_u, zu = self._int_input(op, op.inputs[1], up, "up")
+            out = self._int_output(op)
+            _no_zero_point(op, zg + zu)
+            self._note(op, "integer")
+            codes = integer_swiglu(g, s_g, u, s_u, float(out.scale), out.format, int(out.zero_point or 0),
+                                   k=int(self.fixed_point["sigmoid_table_bits"]))
+            return self._q(codes, out)
         self._note(op, "float")
         return self._finish(op, silu(_real(gate)) * _real(up))
 
     def rope(self, op, x):
+        if self.fixed_point is not None:
+            q, s_in, zp = self._int_input(op, op.inputs[0], x)
+            out = self._int_output(op)
+            _no_zero_point(op, zp)
+            self._note(op, "integer")
+            codes = integer_rope(q, s_in, float(out.scale), out.format, base=op.attrs["base"],
+                                 bits=int(self.fixed_point["rope_bits"]), zero_point=int(out.zero_point or 0))
+            return self._q(codes, out)
         self._note(op, "float")
         return self._finish(op, rope(_real(x), base=op.attrs["base"]))
 
@@ -262,12 +341,40 @@ class IntegerExecutor:
         return self._finish(op, _real(a) * _real(b))
 
     def softmax(self, op, x, mask=None):
+        if self.fixed_point is not None:
+            return self._int_softmax(op, x, mask)
         self._note(op, "float")
         scores = _real(x)
         return self._finish(op, softmax(scores, mask, causal=op.attrs.get("causal", False),
                                         query_period=query_period(op, scores.shape)))
 
+    def _int_softmax(self, op, x, mask):
+        q, s_in, zp = self._int_input(op, op.inputs[0], x)
+        out = self._int_output(op)
+        bits = int(self.fixed_point["softmax_bits"])
+        if out.format != f"uint{bits}" or float(out.scale) != 2.0**-bits or out.zero_point:
+            raise FixedPointError(f"op {op.name!r} (softmax): the integer softmax writes Q0.{bits} (uint{bits} at "
+                                  f"scale 2**-{bits}), not {out.describe()}")
+        p = calibrate_softmax(s_in, bits, self.fixed_point["exp"], int(self.fixed_point["exp_table_bits"]))
+        keep = np.ones(q.shape, bool)
+        if mask is not None:
+            keep = keep & (mask_bias(mask, q.ndim) == 0)
+        if op.attrs.get("causal", False):
+            nq, nk = q.shape[-2], q.shape[-1]
+            period = query_period(op, q.shape)
+            pos = np.arange(nq) % period if period else np.arange(nq) + (nk - nq)
+            keep = keep & (np.arange(nk)[None, :] <= pos[:, None])
+        self._note(op, "integer")
+        return self._q(integer_softmax(q - zp, p, keep), out)
+
     def mean_pool(self, op, x, mask):
+        if self.fixed_point is not None:
+            q, _, zp = self._int_input(op, op.inputs[0], x)
+            self._note(op, "integer")
+            codes = integer_mean_pool(q, mask, zp, x.fmt, int(x.zero_point))
+            y = QTensor(codes, x.fmt, np.asarray(x.scale, np.float64), int(x.zero_point))
+            out = self._spec(op.outputs[0])
+            return y if out is None or _same_spec(y, out) else requantize_tensor(y, self._int_output(op))
         self._note(op, "float")
         m = np.asarray(mask, np.float64)[..., None]
         return self._finish(op, (_real(x) * m).sum(axis=-2) / np.maximum(m.sum(axis=-2), 1e-9))
@@ -296,6 +403,16 @@ class IntegerExecutor:
 #: Op kinds with an integer-executor kernel (the numerics registry).
 KERNELS = frozenset(k for k in dir(IntegerExecutor) if not k.startswith("_") and callable(getattr(IntegerExecutor, k))
                     and k not in ("run",))
+
+
+class FixedPointError(ValueError):
+    """An op would compute in float (or lacks integer specs) in fixed-point mode."""
+
+
+def _no_zero_point(op, zp: int) -> None:
+    if zp:
+        raise FixedPointError(f"op {op.name!r} ({op.kind}): the integer kernel needs symmetric input codes "
+                              f"(zero point 0), not zero point {zp}")
 
 
 def _weight_values(spec: QuantSpec) -> np.ndarray:
@@ -328,4 +445,5 @@ def _same_spec(x: QTensor, spec: QuantSpec) -> bool:
             and float(x.scale) == float(spec.scale) and int(x.zero_point) == int(spec.zero_point or 0))
 
 
-__all__ = ["KERNELS", "IntegerExecutor", "mask_bias", "requant_accumulator", "token_scale", "encode_output"]
+__all__ = ["KERNELS", "FixedPointError", "IntegerExecutor", "mask_bias", "requant_accumulator", "token_scale",
+           "encode_output"]

@@ -10,11 +10,13 @@ from hypothesis import strategies as st
 
 from hwsim import int_activations as ia
 from hwsim import int_softmax as ism
+from hwsim.errors import ConfigError
 from hwsim.fixed_point import fixed_multiplier
 from hwsim.float_executor import gelu, rope, silu, softmax
 from hwsim.formats import get_format
 from hwsim.int_pool import integer_mean_pool
 from hwsim.int_rope import integer_rope, rope_error_bound, rope_tables
+from hwsim.ptq import load_recipe
 
 I16 = get_format("int16")
 
@@ -221,3 +223,8 @@ def test_mean_pool_bit_exact_and_half_lsb(rows, zp):
     assert got == want
     if any(k for _, k in rows):
         assert abs(got - s / n) <= 0.5
+
+
+def test_fixed_point_step_checks_its_parameters():
+    with pytest.raises(ConfigError, match="softmax_bits"):
+        load_recipe({"recipe": [{"rtn": {}}, {"fixed_point": {"softmax_bits": 12}}]})

@@ -1,0 +1,83 @@
+"""The fixed-point execution mode: integer kernels everywhere after the embedding, raises on float."""
+
+import numpy as np
+import pytest
+
+from hwsim.float_executor import FloatBackend, run_graph
+from hwsim.int_executor import FixedPointError, IntegerExecutor
+from hwsim.int_softmax import calibrate_softmax, integer_softmax
+from hwsim.models import corpus, minilm
+from hwsim.models.run import cosine
+from hwsim.ptq import apply_recipe
+
+pytestmark = pytest.mark.slow
+
+FIXED = {"recipe": [{"smoothquant": {"alpha": 0.7}},
+                    {"rtn": {"activations": "int8", "act_granularity": "tensor", "residual_granularity": "tensor"}},
+                    {"fixed_point": {"softmax_bits": 16, "rope_bits": 16}}]}
+
+
+@pytest.fixture(scope="module")
+def setup(minilm_model):
+    config, weights, tok = minilm_model
+
+    def feeds(texts):
+        ids, mask = tok(texts)
+        return {"input_ids": ids, "attention_mask": mask}
+
+    ev = feeds(corpus.sentences("eval", 2))
+    g = minilm.build_graph(config, weights, *ev["input_ids"].shape, layers=2)
+    return g, ev, [feeds(corpus.sentences("calib", 4))]
+
+
+def test_minilm_runs_integer_only(setup):
+    g, ev, calib = setup
+    q = apply_recipe(g, FIXED, calib)
+    ex = IntegerExecutor(q)
+    out = ex.run(ev)["pooled"]
+    assert "float" not in ex.numerics.values()
+    kinds = {q.op(n).kind: v for n, v in ex.numerics.items()}
+    assert kinds["softmax"] == kinds["gelu"] == kinds["mean_pool"] == "integer"
+    cos = cosine(out, run_graph(g, ev, FloatBackend())["pooled"])
+    assert cos.min() > 0.98
+
+
+def test_softmax_op_is_the_kernel_bit_for_bit(setup):
+    g, ev, calib = setup
+    q = apply_recipe(g, FIXED, calib)
+    env = IntegerExecutor(q).run(ev, keep=True)
+    op = next(o for o in q.ops if o.kind == "softmax")
+    x, y = env[op.inputs[0]], env[op.outputs[0]]
+    assert y.fmt == "uint16" and float(y.scale) == 2.0**-16
+    keep = (np.asarray(ev["attention_mask"]) > 0)[:, None, None, :]
+    p = calibrate_softmax(float(x.scale), 16, "poly")
+    ints = x.codes.astype(np.int16).astype(np.int64)
+    assert np.array_equal(y.codes.astype(np.int64), integer_softmax(ints, p, keep))
+
+
+def test_mode_raises_naming_a_float_op(setup):
+    g, ev, calib = setup
+    q = apply_recipe(g, FIXED, calib)
+    softmax = next(o for o in q.ops if o.kind == "softmax")
+    edit = q.edit()
+    edit.set_quant(softmax.inputs[0], None)  # its matmul now ends in a float epilogue
+    broken = edit.freeze()
+    with pytest.raises(FixedPointError, match=r"op '.*' \((matmul|softmax)\)"):
+        IntegerExecutor(broken).run(ev)
+
+
+def test_mode_raises_on_dynamic_scale(setup):
+    g, ev, calib = setup
+    q = apply_recipe(g, FIXED, calib)
+    add = next(o for o in q.ops if o.kind == "add")
+    edit = q.edit()
+    edit.set_quant(add.outputs[0], q.tensors[add.outputs[0]].quant.with_(granularity="token", scale=None))
+    with pytest.raises(FixedPointError, match=add.name):
+        IntegerExecutor(edit.freeze()).run(ev)
+
+
+def test_default_mode_keeps_float_kernels(setup):
+    g, ev, calib = setup
+    ex = IntegerExecutor(apply_recipe(g, "w8a8", calib))
+    ex.run(ev)
+    assert {ex.numerics[o.name] for o in g.ops if o.kind == "softmax"} == {"float"}
