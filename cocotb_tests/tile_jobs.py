@@ -30,7 +30,7 @@ def minilm_layer0() -> dict:
     Returns ``{op name: (activation [tokens, K], weight [K, N])}`` for :data:`REAL_LAYERS` and
     ``{"norm:" + op name: (input rows [tokens, N], gamma, beta)}`` for the layer's LayerNorms.
     """
-    from hwsim.models.execute import FloatBackend, run_graph
+    from hwsim.float_executor import FloatBackend, run_graph
     from hwsim.models.minilm import Tokenizer, build_graph, load_weights
 
     cfg, weights = load_weights()
