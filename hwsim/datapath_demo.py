@@ -1,8 +1,9 @@
 """``hwsim datapath``: the bit-exact datapath on one GEMM, for every headline format pair.
 
 A seeded activation matrix (with a few outlier channels, as in transformer activations) and weight
-matrix go through quantize -> exact GEMM -> requant (integer outputs) or scale (float outputs); the
-table reports each pair's error against the float64 product and the accumulator width it needs.
+matrix go through the core linear layer (:func:`hwsim.qlinear.quantized_linear`: quantize -> exact GEMM ->
+requant for integer pairs, float epilogue otherwise); the table reports each pair's error against the
+float64 product and the accumulator width it needs.
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ import numpy as np
 
 from hwsim.cli_args import nonnegative_int, positive_int
 from hwsim.formats import get_format
-from hwsim.gemm import accumulator_bits, gemm, gemm_fixed, gemm_mx
+from hwsim.gemm import accumulator_bits, gemm_mx
 from hwsim.limits import check_bytes
-from hwsim.quantize import quantize
-from hwsim.requant import quantize_multiplier, requantize
+from hwsim.qlinear import quantized_linear
+from hwsim.qspec import QuantSpec, quantize_activation, static_scale, weight_spec
 
 
 @dataclass(frozen=True)
@@ -60,44 +61,22 @@ def _error(reference: np.ndarray, approx: np.ndarray) -> tuple[float, float]:
 
 
 def _run_case(case: DatapathCase, x: np.ndarray, w: np.ndarray, reference: np.ndarray) -> dict:
+    """One format pair through :func:`hwsim.qlinear.quantized_linear` (MX x MX through :func:`gemm_mx`:
+    block-scaled activations are outside the core linear's per-tensor/per-row activation scales)."""
     w_fmt, a_fmt = get_format(case.weight_format), get_format(case.activation_format)
     if w_fmt.kind == "mx":
         qa, qw = a_fmt.quantize(x, axis=1), w_fmt.quantize(w, axis=0)
         out = gemm_mx(qa.codes, qa.scale_codes, a_fmt, qw.codes, qw.scale_codes, w_fmt)
         return {"acc_bits": None, "output": "float64", **_summary(reference, out)}
-    group = {"group_size": 128, "axis": 0} if case.weight_granularity == "group" else {"axis": 1}
-    qa = quantize(x, a_fmt, granularity="tensor")
-    if case.weight_granularity == "group":
-        out = _grouped_gemm(qa, w, w_fmt)
-        return {"acc_bits": accumulator_bits(a_fmt, w_fmt, 128), "output": "float64", **_summary(reference, out)}
-    qw = quantize(w, w_fmt, granularity=case.weight_granularity, **group)
-    acc_bits = accumulator_bits(a_fmt, w_fmt, x.shape[1])
-    if w_fmt.kind in ("int", "dint") and a_fmt.kind == "int":
-        # integer fixed-point accumulator; one LSB is worth scale_a * scale_w * 2**lsb (per channel)
-        acc, lsb = gemm_fixed(qa.codes, a_fmt, qw.codes, w_fmt)
-        out = _requant_int8(acc, qa.scale * qw.scale * 2.0**lsb, reference)
-        return {"acc_bits": acc_bits, "output": "int8", **_summary(reference, out)}
-    acc = gemm(qa.codes, a_fmt, qw.codes, w_fmt)
-    return {"acc_bits": acc_bits, "output": "float64", **_summary(reference, acc * qa.scale * qw.scale)}
-
-
-def _grouped_gemm(qa, w: np.ndarray, w_fmt) -> np.ndarray:
-    """Per-group weights: one exact GEMM per K-group, scaled and summed (as a group-wise PE does)."""
-    qw = quantize(w, w_fmt, granularity="group", axis=0, group_size=128)
-    out = np.zeros((qa.codes.shape[0], w.shape[1]))
-    for g in range(w.shape[0] // 128):
-        rows = slice(g * 128, (g + 1) * 128)
-        acc = gemm(qa.codes[:, rows], qa.format, qw.codes[rows], w_fmt)
-        out += acc * qa.scale * qw.scale[g:g + 1]
-    return out
-
-
-def _requant_int8(acc: np.ndarray, acc_scale: np.ndarray, reference: np.ndarray) -> np.ndarray:
-    """Requantize int32 accumulators to int8 with per-channel M * 2**shift (gemmlowp rounding)."""
-    out_scale = np.max(np.abs(reference)) / 127.0
-    multiplier, shift = quantize_multiplier(np.ravel(acc_scale / out_scale))
-    q = requantize(acc, multiplier[None, :], shift[None, :], 0, out_format="int8", rounding="gemmlowp")
-    return q * out_scale
+    grouped = case.weight_granularity == "group"
+    xq = quantize_activation(x, QuantSpec(a_fmt.name, "tensor", scale=static_scale(np.abs(x).max(), a_fmt.name)))
+    ws = weight_spec(w, w_fmt.name, case.weight_granularity, 128 if grouped else None)
+    acc_bits = accumulator_bits(a_fmt, w_fmt, 128 if grouped else x.shape[1])
+    integer = w_fmt.kind in ("int", "dint") and a_fmt.kind == "int" and not grouped
+    out_spec = QuantSpec("int8", scale=np.asarray(np.max(np.abs(reference)) / 127.0)) if integer else None
+    out = quantized_linear(xq, ws, None, out_spec)
+    values = out.real() if integer else out
+    return {"acc_bits": acc_bits, "output": "int8" if integer else "float64", **_summary(reference, values)}
 
 
 def _summary(reference: np.ndarray, out: np.ndarray) -> dict:

@@ -176,10 +176,27 @@ class OnnxModel:
         return out
 
     def _integer_matmul(self, node, env):
+        """A QDQ MatMul on hwsim's core linear layer (:func:`hwsim.qlinear.quantized_linear`: exact accumulator,
+        float epilogue ``acc * s_a * s_b``), or :func:`hwsim.qlinear.quantized_matmul` for activation pairs."""
+        from hwsim.qlinear import quantized_linear, quantized_matmul
+        from hwsim.qspec import QTensor, QuantSpec
+
         (a, za, sa), (b, zb, sb) = self.quantized_operands(node, env)
-        acc = integer_matmul(a, za, b, zb)
-        scale = np.asarray(sa, np.float32) * np.asarray(sb, np.float32)  # per-tensor x per-column
-        return (acc.astype(np.float64) * scale).astype(np.float32)
+        fa, fb = _code_format(a), _code_format(b)
+        x = QTensor(np.asarray(a).view(np.uint8), fa, np.asarray(sa, np.float64).reshape(()),
+                    int(np.asarray(za).reshape(-1)[0]))
+        if np.ndim(b) == 2:
+            per_column = np.size(sb) > 1
+            w = QuantSpec(fb, "channel" if per_column else "tensor", 1 if per_column else None,
+                          scale=np.asarray(sb, np.float64).reshape(-1 if per_column else ()),
+                          zero_point=np.asarray(zb, np.int64).reshape(-1 if np.size(zb) > 1 else ()),
+                          codes=np.asarray(b).view(np.uint8))
+            lead = x.codes.shape[:-1]
+            x2 = QTensor(x.codes.reshape(-1, x.codes.shape[-1]), fa, x.scale, x.zero_point)
+            return quantized_linear(x2, w).reshape(*lead, -1).astype(np.float32)
+        y = QTensor(np.asarray(b).view(np.uint8), fb, np.asarray(sb, np.float64).reshape(()),
+                    int(np.asarray(zb).reshape(-1)[0]))
+        return quantized_matmul(x, y).astype(np.float32)
 
     # -- ops (ONNX opset 13-17 semantics for the ops these exporters emit) -----------------------------
     def _op_Constant(self, n, a):
@@ -404,6 +421,11 @@ class OnnxModel:
         p = self.producer.get(name)
         return p is not None and p.op_type in ("DequantizeLinear", "Constant", "Identity") and \
             all(i in self.initializers or not i for i in p.input)
+
+
+def _code_format(codes) -> str:
+    """hwsim format of ONNX 8-bit code arrays (uint8 or int8)."""
+    return "uint8" if np.asarray(codes).dtype == np.uint8 else "int8"
 
 
 def integer_matmul(a, a_zp, b, b_zp) -> np.ndarray:
