@@ -170,6 +170,17 @@ def _perf_summary(perf) -> dict:
             "energy_total_pj": float(ps["energy_total_pj"])}
 
 
+def process_seconds(fallback_start: float) -> float:
+    """Wall time since this process started (Linux ``/proc``), else since ``fallback_start`` (perf_counter)."""
+    import os
+
+    try:
+        start_ticks = int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19])
+        return time.clock_gettime(time.CLOCK_BOOTTIME) - start_ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, AttributeError):
+        return time.perf_counter() - fallback_start
+
+
 def run_model(model: str = "minilm", arch=None, formats=None, sentences: int | None = None, out_dir=None,
               **options) -> dict:
     """Run ``model`` in float and through the bit-exact datapath for each format (recipe), with its cost.
@@ -202,6 +213,7 @@ def run_model(model: str = "minilm", arch=None, formats=None, sentences: int | N
     if sentences is not None and (not isinstance(sentences, int) or sentences < 1):
         raise ValueError(f"sentences must be a positive int, not {sentences!r}")
     from hwsim.float_executor import FloatBackend, run_graph
+    from hwsim.progress import stage, track
     from hwsim.ptq import load_recipe
 
     recipes = [load_recipe(f) for f in formats]  # every bad name fails before any work
@@ -210,22 +222,23 @@ def run_model(model: str = "minilm", arch=None, formats=None, sentences: int | N
         task = minilm_task(sentences or 4, **options)
     else:
         task = smollm2_task(sentences or 8, **options)
-    reference = [run_graph(task.graph, feeds, FloatBackend()) for feeds in task.evaluation]
+    with stage(f"{task.name}: float reference"):
+        reference = [run_graph(task.graph, feeds, FloatBackend()) for feeds in task.evaluation]
     rows, performance, frames, norm_errors = [], {}, [], {}
-    for recipe in recipes:
+    for recipe in track(recipes, f"{task.name}: formats", unit="format"):
         qgraph, row, executor = quantize_and_score(task, recipe, reference)
         rows.append(row)
         norm_errors[recipe.name] = [{"op": n, **{k: round(v, 6) for k, v in st.items()}}
                                     for n, st in executor.norm_stats.items()]
         perf = price(qgraph, arch)
-        frame = (perf.to_frame() if perf is not None else qgraph.to_frame())
+        frame = perf.to_frame() if perf is not None else qgraph.to_frame()
         frame.insert(0, "format", recipe.name)
         frame["numerics"] = frame["name"].map(executor.numerics).fillna("")
         frames.append(frame)
         if perf is not None:
             performance[recipe.name] = _perf_summary(perf)
     summary = _summary(task, [r.name for r in recipes], rows, performance, norm_errors)
-    summary["wall_seconds"] = round(time.perf_counter() - start, 2)
+    summary["wall_seconds"] = round(process_seconds(start), 2)
     summary["markdown"] = summary_markdown(summary)
     if out_dir is not None:
         _write(Path(out_dir), summary, frames)
