@@ -288,7 +288,7 @@ def summary_markdown(s: dict) -> str:
     lines = [f"# hwsim run: {s['model']}", "",
              f"Architecture: {s.get('architecture') or 'n/a'}; formats: {', '.join(s['formats'])}.", "",
              "## Accuracy vs float", ""]
-    keys = [k for k in s["accuracy"][0] if k != "format"]
+    keys = [k for k in s["accuracy"][0] if k not in ("format", "seconds")]  # seconds: accuracy.csv
     lines.append("| format | " + " | ".join(keys) + " |")
     lines.append("|---|" + "---|" * len(keys))
     for row in s["accuracy"]:

@@ -148,3 +148,18 @@ def test_integer_execution_is_deterministic_and_names_float_ops():
     assert np.array_equal(a, b)
     assert ex.numerics["fc1"] == "integer" and ex.numerics["act"] == "float"
     assert ex.numerics["ln0"] == "integer" and ex.numerics["ln0.requant"] == "integer"
+
+
+def test_readme_recipe_step_example_runs():
+    """The README's 'Adding a recipe step' example, executed as written."""
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    start = text.index("**Adding a recipe step**")
+    code = text[text.index("```python", start) + len("```python"):text.index("```", text.index("```python", start) + 9)]
+    exec(compile(code, "README.md", "exec"), {})
+    q = apply_recipe(_mlp(), {"recipe": [{"half_range_rtn": {"weights": "int4"}},
+                                         {"rtn": {"weights": "keep", "activations": "int8"}}]}, _batches())
+    assert q.tensors["fc1.w"].quant.describe() == "int4/channel"
+    with pytest.raises(ConfigError, match=r"recipe\[0\].half_range_rtn.weights"):
+        load_recipe({"recipe": [{"half_range_rtn": {"weights": "fp8"}}]})
