@@ -232,6 +232,9 @@ class FloatBackend:
     def transpose(self, op, x):
         return np.transpose(x, op.attrs["perm"])
 
+    def select(self, op, x):
+        return np.take(np.asarray(x), np.asarray(op.attrs["index"]), axis=-1)
+
     def hadamard(self, op, x):
         from hwsim.hadamard import transform
 

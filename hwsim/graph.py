@@ -28,7 +28,8 @@ GEMM_KINDS = frozenset({"linear", "matmul", "conv"})
 NORM_KINDS = frozenset({"layernorm", "rmsnorm", "softmax"})
 #: Element-wise vector-unit ops.
 ELEMENTWISE_KINDS = frozenset({"gelu", "silu", "relu", "swiglu", "add", "mul", "rope", "embedding", "mean_pool",
-                               "quantize", "dequantize", "requant", "hadamard"})
+                               "quantize", "dequantize", "requant", "hadamard", "select"})
+#: ``select``: columns ``attrs['index']`` of the last axis (LLM.int8()'s outlier / regular split).
 #: ``hadamard``: the online rotation ``x @ H_n / sqrt(n)`` over the last axis (:mod:`hwsim.hadamard`; QuaRot).
 #: Memory ops: ``kv_write`` appends its input (new keys or values, ``[B, kv_heads, S, head_dim]``) to the
 #: KV cache tensor it outputs (``[B, kv_heads, L + S, head_dim]``), stored in the cache tensor's
@@ -162,6 +163,16 @@ class Graph:
         if index is None:
             raise ValueError(f"graph {self.name!r}: no op named {after!r} to insert after")
         self.ops.insert(index + 1, op)
+        return op
+
+    def insert_op_before(self, before: str, name: str, kind: str, inputs, outputs, **attrs) -> Op:
+        """Insert a new op right before the op named ``before`` (graph rewrites)."""
+        self._check_mutable()
+        op = self._new_op(name, kind, inputs, outputs, attrs)
+        index = next((i for i, o in enumerate(self.ops) if o.name == before), None)
+        if index is None:
+            raise ValueError(f"graph {self.name!r}: no op named {before!r} to insert before")
+        self.ops.insert(index, op)
         return op
 
     def rewire(self, op_name: str, old: str, new: str) -> None:

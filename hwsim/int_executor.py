@@ -25,6 +25,7 @@ Kernels:
 * ``hadamard`` (online rotation) on per-tensor integer codes without zero point: the ±1 transform of the
   integers (exact int64 accumulators) requantized with scale ``s / sqrt(n)`` to the output spec; float input
   or a float output: float64 on the real values.
+* ``select`` (columns of the last axis): moves codes; a per-channel scale or zero point is selected with them.
 * ``mul`` by a constant vector on codes: the scale is rescaled per channel (no arithmetic on codes).
 * ``softmax``, ``silu``, ``swiglu``, ``rope``, ``gelu`` on float input, ``mean_pool``: float64 on the
   real values (named ``float``), the result encoded to the output spec if there is one.
@@ -279,6 +280,22 @@ class IntegerExecutor:
         if isinstance(new, QTensor) and spec is not None and np.ndim(new.scale) == 0:
             return requantize_tensor(new, spec)
         return self._finish(op, _real(new))
+
+    def select(self, op, x):
+        index = np.asarray(op.attrs["index"])
+        if not isinstance(x, QTensor):
+            self._note(op, "float")
+            return self._finish(op, np.take(np.asarray(x), index, axis=-1))
+        self._note(op, "view")
+        k = x.codes.shape[-1]
+
+        def cols(v):
+            v = np.asarray(v)
+            return np.take(v, index, axis=-1) if v.ndim and v.shape[-1] == k and k > 1 else v
+
+        out = QTensor(np.take(x.codes, index, axis=-1), x.fmt, cols(x.scale), cols(x.zero_point))
+        spec = self._spec(op.outputs[0])
+        return out if spec is None or spec.is_dynamic or _same_spec(out, spec) else requantize_tensor(out, spec)
 
     def hadamard(self, op, x):
         from hwsim.hadamard import transform, transform_unscaled

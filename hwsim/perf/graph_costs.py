@@ -27,6 +27,7 @@ Rules (``out`` = the op's first output; counts per element of ``out`` unless not
                                  following normalisation)
     quantize, dequantize         vector unit, one multiply (scale) and one add (round / zero point)
     requant                      requant unit (lanes, latency) on every element
+    select                       vector unit, one pass per selected element (a column gather)
     hadamard                     vector unit, the factorised transform's adds per element
                                  (:func:`hwsim.hadamard.adds_per_element`; 1/sqrt(n) folds into the requant)
     embedding                    row gathers from DRAM: for every table (weight input) one row of the
@@ -130,6 +131,11 @@ def _convert(graph, op, state: dict) -> list:
 @cost_rule("requant")
 def _requant(graph, op, state: dict) -> list:
     return _vector(op.name, "requant", graph.tensors[op.outputs[0]].size)
+
+
+@cost_rule("select")
+def _select(graph, op, state: dict) -> list:
+    return _vector(op.name, "elementwise", graph.tensors[op.outputs[0]].size)
 
 
 @cost_rule("hadamard")

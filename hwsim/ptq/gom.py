@@ -108,8 +108,7 @@ def _scale_residuals(g, graph, lam: dict) -> None:
             g.add_tensor(name + ".factor", factor.shape, is_weight=True)
             g.weights[name + ".factor"] = factor
             g.add_tensor(name, graph.tensors[x].shape)
-            before = g.ops[[o.name for o in g.ops].index(add.name) - 1].name
-            g.insert_op(before, name, "mul", [x, name + ".factor"], [name])
+            g.insert_op_before(add.name, name, "mul", [x, name + ".factor"], [name])
             g.rewire(add.name, x, name)
         for u in users[t]:
             if u.kind in NORMS:

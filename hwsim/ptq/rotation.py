@@ -131,8 +131,7 @@ def add_online(g, patterns: list) -> None:
         if x not in done:
             done[x] = x + ".rot"
             g.add_tensor(done[x], g.tensors[x].shape)
-            before = g.ops[[o.name for o in g.ops].index(op.name) - 1].name
-            g.insert_op(before, op.name + ".hadamard", "hadamard", [x], [done[x]])
+            g.insert_op_before(op.name, op.name + ".hadamard", "hadamard", [x], [done[x]])
         h = hadamard.matrix(k).astype(np.float64) / np.sqrt(k)
         _set(g, op.inputs[1], h.T @ np.asarray(g.weights[op.inputs[1]], np.float64))
         g.rewire(op.name, x, done[x])
