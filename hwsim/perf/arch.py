@@ -38,7 +38,8 @@ a GEMM whose pair is not in it is an error naming the op and the pair. Pairs nam
 formats: an MX block format stands for its element format (``mxfp4`` -> ``float4_e2m1fn``; its shared
 scale is applied in the epilogue). The default (:data:`DEFAULT_PE_PAIRS`) is the multi-precision PE of
 ``rtl/multi_pe.py`` (int8, int4, e4m3, fp4 e2m1, each times itself) plus the mixed pairs of the
-quantization presets (int8 x int4/dint4/uint4, e4m3 x e2m1). The PE's own default pairs
+quantization presets (int8 x int4/dint4/uint4, e4m3 x e2m1, uint16 x int8 for Q0.16 probabilities).
+The PE's own default pairs
 ``(activation_format, weight_format)`` and ``(activation_format, activation_format)`` (the formats an
 unquantized graph is priced at) are always supported, in addition to the list.
 
@@ -79,7 +80,7 @@ SRAM_ENERGY_RULES = ("flat", "capacity")
 DEFAULT_PE_PAIRS = (
     ("int8", "int8"), ("int4", "int4"), ("float8_e4m3fn", "float8_e4m3fn"), ("float4_e2m1fn", "float4_e2m1fn"),
     ("int8", "int4"), ("int8", "dint4"), ("int8", "uint4"), ("float8_e4m3fn", "float4_e2m1fn"),
-    ("uint8", "int8"), ("uint8", "int4"), ("uint8", "dint4"), ("uint8", "uint4"),
+    ("uint8", "int8"), ("uint8", "int4"), ("uint8", "dint4"), ("uint8", "uint4"), ("uint16", "int8"),
 )
 
 

@@ -12,6 +12,7 @@ and square-root steps. :func:`op_energy` turns one op's :class:`~hwsim.perf.timi
     requant     = outputs * (mult(acc, multiplier) + int_add(acc) + int_add(32) + 2 * int_add(32))
     norm        = integer or float norm unit, below
     vector      = adds * fp_add(vector format) + mults * fp_mult(vector format)
+                  (fixed-point mode: the integer units at their widths, int_units_pj / hwsim.perf.int_units)
     act_quant   = quant_adds * fp_add(vector) + quant_mults * fp_mult(vector)       # per-token operands
     epilogue    = epilogue_adds * fp_add(vector) + epilogue_mults * fp_mult(vector) # group/MX, float epilogue
 
@@ -199,6 +200,25 @@ class EnergyBreakdown:
         return out
 
 
+def int_units_pj(units, table: EnergyTable) -> float:
+    """Energy (pJ) of fixed-point integer units (:mod:`hwsim.perf.int_units`) at their widths."""
+    sram_bit = table.per_bit("sram")
+    sub = table.recipes["int_divide"]["subtracts_per_quotient_bit"]
+    total = 0.0
+    for x in units:
+        if x.op == "add":
+            each = table.int_add_pj(x.a_bits)
+        elif x.op == "mult":
+            each = table.mult_pj(FormatInfo(f"int{x.a_bits}", x.a_bits, x.a_bits, "int"),
+                                 FormatInfo(f"int{x.b_bits}", x.b_bits, x.b_bits, "int"))
+        elif x.op == "lut":
+            each = x.a_bits * sram_bit
+        else:  # div: b_bits quotient bits, each a subtract of a_bits
+            each = x.b_bits * sub * table.int_add_pj(x.a_bits)
+        total += x.count * each
+    return total
+
+
 def sram_factors(arch) -> tuple[float, float, float]:
     """Per-bit SRAM energy factors of the (ifmap, weight, ofmap) buffers of ``arch`` (module docstring)."""
     if arch.sram_energy != "capacity":
@@ -249,6 +269,9 @@ def op_energy(counts, *, a_format: str, w_format: str, accumulator_bits: int, mu
         sqrt_pj = table.recipes["sqrt_iterations"] * (it["fp_mult"] * fmul + it["fp_add"] * fadd)
         norm = (c.norm_elements * (e_add * fadd + e_mul * fmul)
                 + c.norm_rows * (r_add * fadd + r_mul * fmul + r_div * div_pj + r_sqrt * sqrt_pj))
+    vector = c.vector_adds * fadd + c.vector_mults * fmul
+    if c.int_units:
+        vector = int_units_pj(c.int_units, table)
     return EnergyBreakdown(
         mac=mac, rf=rf,
         sram_ifmap=c.sram_ifmap_reads * c.ifmap_bits * sram_bit * sram_factors[0],
@@ -259,7 +282,7 @@ def op_energy(counts, *, a_format: str, w_format: str, accumulator_bits: int, mu
         dram_ofmap=dram_ofmap_bits * dram_bit,
         requant=c.requant_elements * requant_each,
         norm=norm,
-        vector=c.vector_adds * fadd + c.vector_mults * fmul,
+        vector=vector,
         act_quant=c.quant_adds * fadd + c.quant_mults * fmul,
         epilogue=c.epilogue_adds * fadd + c.epilogue_mults * fmul,
     )

@@ -36,6 +36,10 @@ Rules (``out`` = the op's first output; counts per element of ``out`` unless not
                                  summing several tables' rows is not charged
     kv_write                     KV-cache append: DRAM writes of the new elements in the cache's format
     reshape, transpose           zero cost
+
+In fixed-point mode (``graph.meta['fixed_point']``) softmax, GELU, SiLU, SwiGLU, RoPE and mean pooling are
+priced at their integer units instead (:mod:`hwsim.perf.int_units`: adders, multipliers, table reads and
+dividers at the kernels' widths; the per-op table's ``int_units`` and ``lut_bytes`` columns).
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from math import prod
 
+from hwsim.perf.int_units import FIXED_KINDS, int_unit_ops
 from hwsim.perf.workload import GemmOp, MemoryOp, NormOp, VectorOp, Workload
 
 #: Rule signature: (graph, op, state) -> list of workload ops; ``state`` is shared across the graph.
@@ -113,13 +118,24 @@ def _vector(name: str, kind: str, elements: int) -> list:
     return [VectorOp(name=name, kind=kind, elements=elements)] if elements else []
 
 
+def _fixed(graph, op, kind: str, elements: int) -> list:
+    """Fixed-point mode: the op's integer units (hwsim.perf.int_units) instead of the float recipe."""
+    units, lut_bytes = int_unit_ops(graph, op)
+    return [VectorOp(name=op.name, kind=kind, elements=elements, int_units=units, lut_bytes=lut_bytes)] \
+        if elements else []
+
+
 @cost_rule("softmax", "gelu", "silu", "relu", "swiglu", "add", "mul", "rope")
 def _elementwise(graph, op, state: dict) -> list:
+    if graph.meta.get("fixed_point") and op.kind in FIXED_KINDS:
+        return _fixed(graph, op, op.kind, graph.tensors[op.outputs[0]].size)
     return _vector(op.name, op.kind, graph.tensors[op.outputs[0]].size)
 
 
 @cost_rule("mean_pool")
 def _mean_pool(graph, op, state: dict) -> list:
+    if graph.meta.get("fixed_point"):
+        return _fixed(graph, op, "add", graph.tensors[op.inputs[0]].size)
     return _vector(op.name, "add", graph.tensors[op.inputs[0]].size)
 
 

@@ -22,7 +22,7 @@ _COUNT_COLUMNS = ("m", "k", "n", "count", "macs", "elements", "row_folds", "col_
                   "dram_weight_reads", "dram_ofmap_writes", "dram_psum_writes", "dram_psum_reads",
                   "requant_elements", "norm_elements", "norm_adds", "norm_mults", "norm_shifts", "norm_divides",
                   "norm_requants", "vector_adds", "vector_mults", "quant_adds", "quant_mults", "epilogue_adds",
-                  "epilogue_mults", "mapping")
+                  "epilogue_mults", "mapping", "int_units_label", "lut_bytes")
 
 
 @dataclass

@@ -225,6 +225,9 @@ class OpCounts:
     quant_mults: int = 0
     epilogue_adds: int = 0
     epilogue_mults: int = 0
+    int_units: tuple = ()  # fixed-point mode: hwsim.perf.int_units.IntUnit uses (all repetitions)
+    int_units_label: str = ""
+    lut_bytes: int = 0
     sram_psum_writes: int = 0
     mapping: str = ""
     mapping_fits: bool = True
@@ -455,19 +458,42 @@ def norm_counts(arch: ArchSpec, op: NormOp) -> OpCounts:
 
 
 def vector_counts(arch: ArchSpec, op: VectorOp) -> OpCounts:
-    """Softmax / element-wise op on the vector unit: ``ops_per_cycle`` adds or multiplies per cycle."""
+    """Softmax / element-wise op on the vector unit: ``ops_per_cycle`` adds or multiplies per cycle.
+
+    With ``op.int_units`` (fixed-point mode) the integer units are counted instead
+    (:mod:`hwsim.perf.int_units`: arithmetic at ``ops_per_cycle``, table reads and divider bits per lane).
+    """
     a = format_info(arch.pe.activation_format)
     unit = arch.vector
     adds, mults = VECTOR_RECIPES[op.kind]
     c = OpCounts(name=op.name, kind=op.kind, count=op.count, elements=op.elements,
                  ifmap_bits=a.storage_bits, out_bits=a.storage_bits, psum_bits=arch.pe.accumulator_bits)
-    c.compute_cycles = int(-(-(op.elements * (adds + mults)) // unit.throughput)) + unit.latency
-    c.vector_adds = op.elements * adds
-    c.vector_mults = op.elements * mults
+    if op.int_units:
+        _int_unit_counts(c, op, unit)
+    else:
+        c.compute_cycles = int(-(-(op.elements * (adds + mults)) // unit.throughput)) + unit.latency
+        c.vector_adds = op.elements * adds
+        c.vector_mults = op.elements * mults
     reads = op.elements * (2 if op.kind in ("add", "mul") else 1)
     _resident_traffic(arch, c, op.elements, a.storage_bits, reads)
     _finish_cycles(arch, c, 0.0, 0)
     return _repeat(c, op.count)
+
+
+def _int_unit_counts(c: OpCounts, op: VectorOp, unit) -> None:
+    from dataclasses import replace as _replace
+
+    from hwsim.perf.int_units import units_label
+
+    units = tuple(_replace(x, count=x.count * op.count) for x in op.int_units)
+    arith = sum(x.count for x in op.int_units if x.op in ("add", "mult"))
+    luts = sum(x.count for x in op.int_units if x.op == "lut")
+    div_bits = sum(x.count * x.b_bits for x in op.int_units if x.op == "div")
+    c.compute_cycles = (int(-(-arith // unit.throughput)) + cdiv(luts, unit.lanes) + cdiv(div_bits, unit.lanes)
+                        + unit.latency)
+    c.vector_adds = sum(x.count for x in op.int_units if x.op == "add")
+    c.vector_mults = sum(x.count for x in op.int_units if x.op == "mult")
+    c.int_units, c.int_units_label, c.lut_bytes = units, units_label(op.int_units), op.lut_bytes
 
 
 def requant_counts(arch: ArchSpec, op: VectorOp) -> OpCounts:

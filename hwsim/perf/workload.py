@@ -128,12 +128,18 @@ class NormOp:
 
 @dataclass(frozen=True, kw_only=True)
 class VectorOp:
-    """Softmax (row-wise) or element-wise op on ``elements`` elements in the vector unit."""
+    """Softmax (row-wise) or element-wise op on ``elements`` elements in the vector unit.
+
+    ``int_units`` (fixed-point mode): the integer units of the kernel with their widths
+    (:class:`hwsim.perf.int_units.IntUnit`), priced instead of ``VECTOR_RECIPES``; ``lut_bytes`` its tables.
+    """
 
     name: str
     kind: str
     elements: int
     count: int = 1
+    int_units: tuple = ()
+    lut_bytes: int = 0
 
     @property
     def total_elements(self) -> int:

@@ -81,3 +81,23 @@ def test_default_mode_keeps_float_kernels(setup):
     ex = IntegerExecutor(apply_recipe(g, "w8a8", calib))
     ex.run(ev)
     assert {ex.numerics[o.name] for o in g.ops if o.kind == "softmax"} == {"float"}
+
+
+def test_cost_model_charges_the_integer_units(setup):
+    from hwsim.perf.api import simulate
+
+    g, ev, calib = setup
+    fixed = simulate(apply_recipe(g, FIXED, calib), None).to_frame().set_index("name")
+    table = {**FIXED, "recipe": FIXED["recipe"][:-1] + [{"fixed_point": {"exp": "table", "exp_table_bits": 6}}]}
+    lut = simulate(apply_recipe(g, table, calib), None).to_frame().set_index("name")
+    plain = simulate(apply_recipe(g, "w8a8", calib), None).to_frame().set_index("name")
+    sm = next(o.name for o in g.ops if o.kind == "softmax")
+    gelu = next(o.name for o in g.ops if o.kind == "gelu")
+    assert "softmax.reciprocal:div" in fixed.loc[sm, "int_units_label"]
+    assert "softmax.exp_poly" in fixed.loc[sm, "int_units_label"]
+    assert "softmax.exp_table:lut17x64" in lut.loc[sm, "int_units_label"] and lut.loc[sm, "lut_bytes"] == 64 * 17 / 8
+    assert "gelu.erf_square:mult14x14" in fixed.loc[gelu, "int_units_label"]
+    assert plain.loc[sm, "int_units_label"] == ""
+    for frame in (fixed, lut):
+        assert 0 < frame.loc[sm, "energy_vector_pj"] < plain.loc[sm, "energy_vector_pj"]
+        assert frame.loc[sm, "compute_cycles"] > 0
