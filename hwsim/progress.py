@@ -1,6 +1,6 @@
 """Progress display for long commands: tqdm bars on stderr, silent when nobody is watching.
 
-Two entry points, both safe to call from library code (they never print to stdout and never raise
+Entry points, all safe to call from library code (they never print to stdout and never raise
 because a terminal is missing):
 
 ``track(iterable, desc, total=None, unit="it")``
@@ -9,6 +9,8 @@ because a terminal is missing):
     Context manager for one long step without items (an RTL synthesis, a report); shows a spinner
     line ``desc ...`` and, when it ends, ``desc: done in 1.2 s``. ``stage`` yields a callable
     ``note(text)`` that replaces the line's postfix (e.g. the op being processed).
+``counter(desc, total, unit="it")``
+    Context manager yielding ``advance(n)``: a bar for work that finishes in batches (sweep chunks).
 
 Display rules (decided once per call by :func:`enabled`):
 
@@ -146,3 +148,20 @@ def _refresher(bar, period_s: float = 0.5):
         thread.join()
 
     return stop
+
+
+@contextlib.contextmanager
+def counter(desc: str, total: int, unit: str = "it", initial: int = 0):
+    """A bar of ``total`` items advanced in steps: yields ``advance(n)`` (items/s and ETA shown by tqdm).
+
+    For work finishing in batches (sweep chunks); silent under the same rules as :func:`track`.
+    """
+    if not enabled():
+        yield _ignore
+        return
+    bar = _tqdm()(total=total, initial=initial, desc=desc, unit=unit, file=sys.stderr, leave=False,
+                  dynamic_ncols=True, unit_scale=True)
+    try:
+        yield bar.update
+    finally:
+        bar.close()
