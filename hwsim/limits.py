@@ -20,7 +20,7 @@ _BUDGETS: dict[str, tuple[int | None, str]] = {
     "MEMORY_BYTES": (None, "bytes one array or replay may allocate"),
     "DIM": (1 << 31, "a single dimension (rows, M, K, N, channels, ...)"),
     "ARRAY_DIM": (1 << 16, "systolic-array rows or columns"),
-    "SWEEP_POINTS": (100_000, "points of a sweep grid"),
+    "SWEEP_POINTS": (5_000_000, "points of a sweep grid"),
     "TOPOLOGY_LAYERS": (100_000, "layers of a SCALE-Sim topology (after depthwise splitting)"),
     "REPLAY_ELEMENTS": (1 << 34, "demand-stream elements of one exact SCALE-Sim DRAM replay"),
     "INPUT_BYTES": (4 << 20, "bytes of one text input: YAML, SCALE-Sim cfg or topology"),

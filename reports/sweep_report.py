@@ -36,7 +36,7 @@ def pareto_flags(frame, objectives: dict) -> np.ndarray:
     if not len(frame):
         return np.zeros(0, dtype=bool)
     names = [k for k in objectives if k in frame.columns]
-    values = frame[names].to_numpy(dtype=np.float64)
+    values = np.array(frame[names].to_numpy(dtype=np.float64), copy=True)
     if "error" in frame.columns:
         values[frame["error"].fillna("").astype(str).to_numpy() != ""] = np.nan
     return pareto_mask(values, [objectives[k] == "max" for k in names])

@@ -108,11 +108,13 @@ def test_failing_sweep_leaves_no_partial_set(tmp_path, monkeypatch, capsys):
     import hwsim.reports.sweep_report as sr
 
     def broken(*_a, **_k):
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(out / "pareto.png"))
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(out / "results" / "report.html"))
 
-    monkeypatch.setattr(sr, "pareto_figure", broken)
-    assert main(["sweep", str(sweep), "--out", str(out)]) == 2
-    assert not out.exists() and _no_partials(tmp_path)
+    monkeypatch.setattr(sr, "scatter_png", broken)
+    assert main(["sweep", str(sweep), "--out", str(out), "--workers", "1"]) == 2
+    # the finished points stay in the resumable store; no (partial) result set is left
+    assert not (out / "results").exists() and _no_partials(out)
+    assert list((out / "store" / "chunks").glob("chunk-*.parquet"))
 
 
 def test_killed_writer_leaves_a_partial_folder_that_readers_refuse_and_writers_clean(tmp_path, hwsim):
