@@ -151,6 +151,14 @@ def _info(args) -> int:
     return 0
 
 
+def _fixed_point_study(args) -> int:
+    from hwsim.models.fixed_point_study import markdown_table, run_study
+
+    rows = run_study(args.model, args.sentences, args.tokens, args.out)
+    print(markdown_table(rows))
+    return 0
+
+
 def _register_run(subparsers) -> None:
     r = subparsers.add_parser(
         "run", help="the main job: a quantized model (or a workload) on an architecture: accuracy, cycles, energy",
@@ -201,6 +209,15 @@ def register(subparsers) -> None:
     c.add_argument("--sentences", type=positive_int, default=2)
     c.add_argument("--json", action="store_true", help="print the check as JSON on stdout")
     c.set_defaults(handler=_check_onnx)
+    s = sub.add_parser("fixed-point-study",
+                       help="PFPQuant table: integer-only inference, mitigation x RoPE x softmax bits",
+                       description="Runs the fixed-point study (models/fixed_point_study.py) and writes "
+                                   "fixed_point_study_<model>.csv and .md to --out.")
+    s.add_argument("--model", default="smollm2", choices=("minilm", "smollm2"))
+    s.add_argument("--sentences", type=positive_int, default=2, help="held-out text chunks / sentences (default 2)")
+    s.add_argument("--tokens", type=positive_int, default=64, help="tokens per SmolLM2 chunk (default 64)")
+    s.add_argument("--out", default="hwsim_out/fixed_point_study", help="output folder")
+    s.set_defaults(handler=_fixed_point_study)
     f = sub.add_parser("formats", help="list the quantization recipe presets")
     f.set_defaults(handler=_info)
     p.set_defaults(handler=lambda args: (p.print_help(), 0)[1])
