@@ -486,27 +486,47 @@ class FloatFormat(ElementFormat):
 
 @dataclass(frozen=True, kw_only=True)
 class DintFormat(ElementFormat):
-    """dINT: two's-complement integer whose codes 0 and -2**(b-1) are the denormals +alpha and -alpha.
+    """dINT (Lee et al., EMNLP 2023): a two's-complement integer two of whose codes are the denormal
+    special values +alpha and -alpha (``0 < alpha < 1``, in units of the scale).
 
-    Ties round to the level with the even code (for |x| between alpha and 1 that is alpha); an input
-    of zero encodes to +alpha (negative zero to -alpha): the format has no exact zero.
+    ``special`` = the two's-complement integers ``(p, n)`` whose codes mean ``+alpha`` and ``-alpha``:
+
+    * ``(0, -2**(b-1))`` (default, ``dint4``): codes 0 and -8 become ±alpha; there is no exact zero (an
+      input of zero encodes to +alpha, negative zero to -alpha);
+    * ``(2**(b-1)-1, -(2**(b-1)-1))`` (``dint4z``): exact zero kept, the least-used codes of a symmetric
+      absmax grid, ±7, become ±alpha; the grid is ±6 plus ±alpha (-8 stays -8, unused by symmetric scales
+      whose limit is :attr:`max` = 6).
+
+    Ties round to the level with the even code (for |x| between alpha and 1 that is alpha).
     """
 
     alpha: float = 0.5
+    special: tuple | None = None
     kind = "dint"
 
     def __post_init__(self):
         _check_bits(self.name, self.bits, 3, _MAX_TABLE_BITS)
         if not (0 < self.alpha < 1) or not math.isfinite(self.alpha):
             raise ValueError(f"{self.name}: alpha must lie strictly between 0 and 1, not {self.alpha!r}")
+        half = 1 << (self.bits - 1)
+        p, n = self.special_ints
+        if p == n or not all(-half <= v < half for v in (p, n)):
+            raise ValueError(f"{self.name}: special must be two distinct integers in {-half}..{half - 1}, "
+                             f"not {self.special!r}")
+
+    @property
+    def special_ints(self) -> tuple[int, int]:
+        """The integers whose codes mean ``+alpha`` and ``-alpha``."""
+        return (0, -(1 << (self.bits - 1))) if self.special is None else tuple(int(v) for v in self.special)
 
     @cached_property
     def _value_table(self) -> np.ndarray:
         codes = np.arange(self.num_codes, dtype=np.int64)
         half = 1 << (self.bits - 1)
         ints = np.where(codes >= half, codes - self.num_codes, codes).astype(np.float64)
-        ints[0] = self.alpha
-        ints[half] = -self.alpha
+        p, n = self.special_ints
+        ints[p % self.num_codes] = self.alpha
+        ints[n % self.num_codes] = -self.alpha
         return ints
 
     @cached_property
@@ -523,8 +543,10 @@ class DintFormat(ElementFormat):
         levels, codes, tie_up = self._rounding_levels
         clipped = np.clip(x, levels[0], levels[-1])
         code = self._nearest_code(clipped, levels, codes, tie_up)
-        half = 1 << (self.bits - 1)
-        return np.where(x == 0, np.where(np.signbit(x), half, 0), code)
+        if 0.0 in self._value_table:
+            return code
+        p, n = self.special_ints
+        return np.where(x == 0, np.where(np.signbit(x), n % self.num_codes, p % self.num_codes), code)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -614,6 +636,8 @@ def _register_builtin() -> None:
         register_format(IntFormat(name=f"uint{bits}", bits=bits, signed=False))
     for bits in range(3, 9):
         register_format(DintFormat(name=f"dint{bits}", bits=bits))
+        top = (1 << (bits - 1)) - 1
+        register_format(DintFormat(name=f"dint{bits}z", bits=bits, special=(top, -top)))
     floats = [
         ("float4_e2m1fn", 2, 1, 1, "none"),
         ("float6_e2m3fn", 2, 3, 1, "none"),

@@ -1,0 +1,143 @@
+"""Recipe studies a user can rerun: one command per study, a CSV and a Markdown table out.
+
+A :class:`Study` names a model task (MiniLM or SmolLM2 with its evaluation/calibration sizes) and its rows
+(label -> recipe mapping). :func:`run_study` builds the task once, runs the float reference once, and for
+every row applies the recipe, scores the integer executor's outputs (:func:`hwsim.models.run.quantize_and_score`)
+and prices the same quantized graph on the architecture (:func:`hwsim.models.run.price`, default array)::
+
+    python -m hwsim.models.studies LIST
+    python -m hwsim.models.studies c-smollm2-w8a8-static --out results/studies
+
+Studies register themselves in :data:`STUDIES` with :func:`register_study`; the issue-9 studies live in
+:mod:`hwsim.models.study_defs`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hwsim.atomic_io import write_text_atomic
+
+
+@dataclass(frozen=True)
+class Study:
+    """A named table: ``model`` (``minilm``/``smollm2``), task options and ordered ``rows`` (label, recipe)."""
+
+    name: str
+    model: str
+    rows: tuple
+    task: dict = field(default_factory=dict)
+    description: str = ""
+
+
+STUDIES: dict[str, Study] = {}
+
+
+def register_study(study: Study) -> Study:
+    if study.name in STUDIES:
+        raise ValueError(f"study {study.name!r} is already registered")
+    STUDIES[study.name] = study
+    return study
+
+
+def _task(study: Study):
+    from hwsim.models.run import minilm_task, smollm2_task
+
+    return (minilm_task if study.model == "minilm" else smollm2_task)(**study.task)
+
+
+def _row(label: str, acc: dict, perf) -> dict:
+    row = {"row": label}
+    for key in ("cosine_vs_float", "cosine_min", "perplexity", "perplexity_se", "perplexity_float",
+                "next_token_agreement"):
+        if key in acc:
+            row[key] = acc[key]
+    if perf is not None:
+        s = perf.summary()
+        row["cycles"] = int(s["total_cycles"])
+        row["energy_uj"] = float(s["energy_total_pj"]) * 1e-6
+    else:
+        row["cycles"], row["energy_uj"] = None, None
+        row["cost_note"] = acc.get("cost_note", "")
+    row["seconds"] = acc["seconds"]
+    return row
+
+
+def run_study(name: str, out_dir=None, arch=None, *, only=None, log=print) -> list[dict]:
+    """Run study ``name``; write ``NAME.csv`` and ``NAME.md`` into ``out_dir`` (if given); return the rows."""
+    from hwsim.float_executor import FloatBackend, run_graph
+    from hwsim.models.run import price, quantize_and_score
+
+    if name not in STUDIES:
+        raise ValueError(f"study must be one of {', '.join(sorted(STUDIES))}, not {name!r}")
+    study = STUDIES[name]
+    start = time.perf_counter()
+    task = _task(study)
+    reference = [run_graph(task.graph, feeds, FloatBackend()) for feeds in task.evaluation]
+    rows = []
+    for label, recipe in study.rows:
+        if only is not None and label not in only:
+            continue
+        qgraph, acc, _ = quantize_and_score(task, {"name": label, **recipe}, reference)
+        try:
+            perf = price(qgraph, arch)
+        except ValueError as err:  # e.g. a format pair the array's PEs do not support
+            perf, acc = None, {**acc, "cost_note": str(err).split(";")[0]}
+        rows.append(_row(label, acc, perf))
+        log(f"{name}: {label}: " + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
+                                             for k, v in rows[-1].items() if k != "row"))
+    if out_dir is not None:
+        write(study, rows, Path(out_dir), time.perf_counter() - start)
+    return rows
+
+
+def markdown(study: Study, rows: list[dict], seconds: float) -> str:
+    keys = [k for k in rows[0] if k != "row"] if rows else []
+    lines = [f"# {study.name}", "", study.description, "", f"Task: {study.model} {study.task}; "
+             f"wall time {seconds:.0f} s.", "", "| row | " + " | ".join(keys) + " |",
+             "|---|" + "---|" * len(keys)]
+    for r in rows:
+        lines.append(f"| {r['row']} | " + " | ".join(
+            f"{r[k]:.4g}" if isinstance(r[k], float) else f"{r[k]:,}" if isinstance(r[k], int) else str(r[k])
+            for k in keys) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write(study: Study, rows: list[dict], out: Path, seconds: float) -> None:
+    import pandas as pd
+
+    write_text_atomic(out / f"{study.name}.csv", pd.DataFrame(rows).to_csv(index=False))
+    write_text_atomic(out / f"{study.name}.md", markdown(study, rows, seconds))
+
+
+def main(argv=None) -> int:
+    import hwsim.models.study_defs  # noqa: F401  (registers the studies)
+    from hwsim.models import studies  # the registry (this file may be running as __main__)
+
+    return studies.cli(argv)
+
+
+def cli(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m hwsim.models.studies", description=__doc__.splitlines()[0])
+    ap.add_argument("study", help="study name, or LIST")
+    ap.add_argument("--out", default="results/studies", help="output folder for NAME.csv and NAME.md")
+    ap.add_argument("--rows", default=None, help="comma-separated row labels to run (default: all)")
+    args = ap.parse_args(argv)
+    if args.study == "LIST":
+        for s in STUDIES.values():
+            print(f"{s.name}: {s.description}")
+        return 0
+    if args.study not in STUDIES:
+        print(f"study: expected one of {', '.join(sorted(STUDIES))} or LIST, not {args.study!r}", file=sys.stderr)
+        return 2
+    only = set(args.rows.split(",")) if args.rows else None
+    run_study(args.study, args.out, only=only, log=lambda m: print(m, flush=True))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

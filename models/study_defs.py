@@ -1,0 +1,58 @@
+"""The issue-9 studies (registered in :data:`hwsim.models.studies.STUDIES`); see the README for their tables.
+
+Sizes (2 shared cores): SmolLM2 rows use 4 held-out pydoc chunks of 128 tokens (BOS + 127) and 2 calibration
+chunks; every row runs the whole 30-layer model through the integer executor.
+"""
+
+from __future__ import annotations
+
+from hwsim.models.studies import Study, register_study
+
+SMOL_TASK = {"chunks": 4, "tokens": 128, "calib_chunks": 2}
+
+# -- (c) SmolLM2 W8A8, static per-tensor activations -------------------------------------------------------
+_STATIC = {"weights": "int8", "granularity": "channel", "activations": "int8", "act_granularity": "tensor",
+           "residual_granularity": "tensor"}
+
+
+def _rows_c() -> tuple:
+    rtn = {"rtn": dict(_STATIC)}
+    side = [{"match": "*.outlier", "rtn": {"weights": "int16", "activations": "int16", "act_granularity": "token"}}]
+    return (
+        ("RTN", {"recipe": [rtn]}),
+        ("SmoothQuant a=0.5", {"recipe": [{"smoothquant": {"alpha": 0.5}}, rtn]}),
+        ("E-LAE (GOM)", {"recipe": [{"gom": {"method": "elae"}}, rtn]}),
+        ("MCOM (GOM)", {"recipe": [{"gom": {"method": "mcom"}}, rtn]}),
+        ("rotation", {"recipe": [{"rotation": {}}, rtn]}),
+        ("LLM.int8 (side int16)", {"recipe": [{"llm_int8": {"threshold": 6.0}}, rtn], "overrides": side}),
+    )
+
+
+register_study(Study(
+    "c-smollm2-w8a8-static", "smollm2", _rows_c(), dict(SMOL_TASK),
+    "SmolLM2-135M W8A8: int8 per-channel weights, int8 static per-tensor activations, int16 static per-tensor "
+    "residual stream; outlier mitigation recipes against RTN."))
+
+
+# -- (d) the k-bit grid on SmolLM2 weights (weight-only, activations float) ---------------------------------
+KBIT_TYPES = (("int4", "int4"), ("fp4", "float4_e2m1fn"), ("nf4", "nf4"), ("dint4 (no zero)", "dint4"),
+              ("dint4z (zero kept)", "dint4z"))
+#: Block sizes along K. 128 does not divide K = 576 (q/k/v/gate/up): the "128" column uses 192, the
+#: nearest size dividing both 576 and 1536; 1024 (> 576) is per output channel.
+KBIT_BLOCKS = (("g32", "group", 32), ("g64", "group", 64), ("g192 (for 128)", "group", 192),
+               ("per-channel (for 1024)", "channel", None))
+
+
+def _rows_d() -> tuple:
+    rows = []
+    for tname, fmt in KBIT_TYPES:
+        for bname, gran, gs in KBIT_BLOCKS:
+            rtn = {"weights": fmt, "granularity": gran, "group_size": gs, "activations": None}
+            rows.append((f"{tname} {bname}", {"recipe": [{"rtn": rtn}]}))
+    return tuple(rows)
+
+
+register_study(Study(
+    "d-smollm2-kbit-grid", "smollm2", _rows_d(), {"chunks": 2, "tokens": 128, "calib_chunks": 1},
+    "SmolLM2-135M weight-only 4-bit data types x block sizes (RTN, absmax scales per block; activations float). "
+    "The float reference is the GGUF model as stored (Q4_1 linears, Q8_0 embedding/head), dequantized."))
