@@ -5,6 +5,9 @@ calibration batches and, for every op output (and graph input), streams:
 
 * ``amax``: max |x| per tensor; ``amax_channel``: max |x| per index of the last axis;
 * ``minmax_channel``: min and max per index of the last axis (data shifting);
+* ``input_rows``: a strided sample (64 rows per sequence, starting at row 0: BOS rows are kept) of the rows
+  of each ``linear`` input, thinned to at most :data:`ROW_SAMPLE` rows, for searches with quantization in
+  the loop;
 * ``minmax``: min and max per tensor;
 * ``percentile``: a bounded sample of |x| (at most :data:`SAMPLE_SIZE` values per tensor, strided so it is
   deterministic) from which :meth:`CalibrationStats.percentile` reads quantiles;
@@ -22,7 +25,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 STATISTICS = frozenset({"amax", "amax_channel", "minmax", "minmax_channel", "percentile", "xtx",
-                        "absmean_channel"})
+                        "absmean_channel", "input_rows"})
+ROW_SAMPLE = 512
 SAMPLE_SIZE = 1 << 15
 
 
@@ -39,13 +43,15 @@ class CalibrationStats:
     rows: dict = field(default_factory=dict)
     abssum_channel: dict = field(default_factory=dict)
     min_channel: dict = field(default_factory=dict)
+    input_rows: dict = field(default_factory=dict)
     max_channel: dict = field(default_factory=dict)
     collected: frozenset = frozenset()
 
     def require(self, tensor: str, what: str = "amax") -> None:
         table = {"amax": self.amax, "amax_channel": self.amax_channel, "minmax": self.minimum,
                  "percentile": self.samples,
-                 "minmax_channel": self.min_channel, "xtx": self.xtx, "absmean_channel": self.abssum_channel}[what]
+                 "minmax_channel": self.min_channel,
+                 "input_rows": self.input_rows, "xtx": self.xtx, "absmean_channel": self.abssum_channel}[what]
         if tensor not in table:
             raise ValueError(f"tensor {tensor!r} has no {what!r} calibration statistics; calibrate this graph "
                              f"with {what!r} first")
@@ -90,6 +96,12 @@ def _observe(stats: CalibrationStats, need: frozenset, name: str, value, linear_
         chunks.append(flat[::step][:SAMPLE_SIZE].copy())
         if sum(c.size for c in chunks) > 4 * SAMPLE_SIZE:  # keep memory bounded: thin the sample
             stats.samples[name] = [np.concatenate(chunks)[::4]]
+    if linear_input and x.ndim >= 2 and "input_rows" in need:
+        per_seq = x.reshape(-1, x.shape[-2], x.shape[-1]) if x.ndim >= 3 else x[None]
+        step = max(1, per_seq.shape[1] // 64)
+        sample = per_seq[:, ::step].reshape(-1, x.shape[-1])
+        kept = np.concatenate([stats.input_rows[name], sample]) if name in stats.input_rows else sample
+        stats.input_rows[name] = kept if len(kept) <= ROW_SAMPLE else kept[:: -(-len(kept) // ROW_SAMPLE)]
     if linear_input and x.ndim >= 2 and ("xtx" in need or "absmean_channel" in need):
         rows = x.reshape(-1, x.shape[-1])
         stats.rows[name] = stats.rows.get(name, 0) + rows.shape[0]

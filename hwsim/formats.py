@@ -648,6 +648,10 @@ def _register_builtin() -> None:
     for name, e, m, bias, inf_nan in floats:
         register_format(FloatFormat(name=name, bits=1 + e + m, exponent_bits=e, mantissa_bits=m,
                                     bias=bias, inf_nan=inf_nan))
+    # FPQ's other 4-bit splits (LLM-FP4, Liu et al. 2023): IEEE-style bias 2^(e-1) - 1, no Inf/NaN codes
+    for e, m in ((3, 0), (1, 2)):
+        register_format(FloatFormat(name=f"float4_e{e}m{m}", bits=1 + e + m, exponent_bits=e, mantissa_bits=m,
+                                    bias=(1 << (e - 1)) - 1, inf_nan="none"))
     register_format(FloatFormat(name="float8_e8m0fnu", bits=8, exponent_bits=8, mantissa_bits=0, bias=127,
                                 signed=False, subnormals=False, inf_nan="fn", ties="away"))
     register_format(CodebookFormat(name="nf4", bits=4, table=nf4_codebook()))

@@ -53,6 +53,29 @@ def _rows_d() -> tuple:
 
 
 register_study(Study(
-    "d-smollm2-kbit-grid", "smollm2", _rows_d(), {"chunks": 2, "tokens": 128, "calib_chunks": 1},
+    "d-smollm2-kbit-grid", "smollm2", _rows_d(), {"chunks": 2, "tokens": 64, "calib_chunks": 1},
     "SmolLM2-135M weight-only 4-bit data types x block sizes (RTN, absmax scales per block; activations float). "
     "The float reference is the GGUF model as stored (Q4_1 linears, Q8_0 embedding/head), dequantized."))
+
+
+# -- (e) FP4 / FP8 with and without the FPQ format + maximum search (MiniLM) -------------------------------
+FP8 = ["float8_e4m3fn", "float8_e5m2"]
+FP4 = ["float4_e2m1fn", "float4_e3m0", "float4_e1m2"]
+
+
+def _rows_e() -> tuple:
+    rows = []
+    for label, w, a, wf, af in (("W8A8 FP8", "float8_e4m3fn", "float8_e4m3fn", FP8, FP8),
+                                ("W4A8 FP4/FP8", "float4_e2m1fn", "float8_e4m3fn", FP4, FP8),
+                                ("W4A4 FP4", "float4_e2m1fn", "float4_e2m1fn", FP4, FP4)):
+        rtn = {"rtn": {"weights": w, "granularity": "channel", "activations": a}}
+        rows.append((f"{label} RTN (E4M3/E2M1, max)", {"recipe": [rtn]}))
+        rows.append((f"{label} FPQ search", {"recipe": [rtn, {"fpq": {"weight_formats": wf, "act_formats": af}}]}))
+    return tuple(rows)
+
+
+register_study(Study(
+    "e-minilm-fp-fpq", "minilm", _rows_e(), {"sentences": 8, "calib_sentences": 8},
+    "MiniLM-L6 floating-point W/A formats: fixed E4M3 / E2M1 with absmax scales vs FPQ's per-layer search of "
+    "the format and the clipping maximum (3 alternating rounds); per-channel weights, static per-tensor "
+    "activations, int16 residual."))

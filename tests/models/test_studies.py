@@ -24,7 +24,7 @@ def test_study_runs_rows_and_writes_csv_and_markdown(tmp_path):
 def test_issue9_studies_are_registered_and_bad_names_fail():
     import hwsim.models.study_defs  # noqa: F401
 
-    assert {"c-smollm2-w8a8-static", "d-smollm2-kbit-grid"} <= set(studies.STUDIES)
+    assert {"c-smollm2-w8a8-static", "d-smollm2-kbit-grid", "e-minilm-fp-fpq"} <= set(studies.STUDIES)
     with pytest.raises(ValueError, match="study must be one of"):
         studies.run_study("nope")
     assert studies.cli(["nope"]) == 2
