@@ -18,7 +18,7 @@ Schema (every section except ``array`` and ``pe`` is optional; defaults shown)::
     dram:     {bandwidth_bytes_per_cycle: 32, latency_cycles: 100}   # or bandwidth_gb_per_s: 16.0
     requant:  {lanes: 16, latency: 3, multiplier_bits: 32}   # latency: hwsim.latency.REQUANT_LATENCY
     layernorm: {lanes: 16, latency: 5, passes: 2, arithmetic: integer, newton_iterations: 5,
-                div_latency: 24, dividers: 1}
+                div_latency: 24, dividers: 1, overlap_rows: true}  # false: the RTL unit's schedule
     vector:   {lanes: 16, latency: 4, format: float32, ops_per_cycle: 16}
     timing:   {mode: pipelined, mapper: search, objective: latency}
               # mode: pipelined | scalesim | tile (ws only); mapper (pipelined only): search (tiles x
@@ -175,7 +175,9 @@ class LayerNormConfig:
     """LayerNorm/RMSNorm unit: ``lanes`` elements per cycle; ``arithmetic`` integer (golden model) or float.
 
     Integer: ``newton_iterations`` square-root steps, ``dividers`` divider units of ``div_latency``
-    cycles per divide, ``latency`` = pipeline depth. Float: ``passes`` sweeps per row plus ``latency``.
+    cycles per divide, ``latency`` = pipeline depth; ``overlap_rows`` False charges the generated RTL
+    unit's schedule (rows one after another, :func:`hwsim.latency.int_norm_cycles`).
+    Float: ``passes`` sweeps per row plus ``latency``.
     """
 
     lanes: int = 16
@@ -185,6 +187,7 @@ class LayerNormConfig:
     newton_iterations: int = DEFAULT_NEWTON_ITERATIONS
     div_latency: int = 24
     dividers: int = 1
+    overlap_rows: bool = True
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -345,7 +348,8 @@ def arch_from_dict(data: dict, *, source: str = "<dict>", base_dir: Path | None 
                             latency=ck.integer(sec, "latency", "arch.requant", REQUANT_LATENCY, minimum=0),
                             multiplier_bits=ck.integer(sec, "multiplier_bits", "arch.requant", 32, maximum=64))
     sec = ck.mapping(top.get("layernorm"), "arch.layernorm",
-                     ("lanes", "latency", "passes", "arithmetic", "newton_iterations", "div_latency", "dividers"))
+                     ("lanes", "latency", "passes", "arithmetic", "newton_iterations", "div_latency", "dividers",
+                      "overlap_rows"))
     arithmetic = ck.choice(sec, "arithmetic", "arch.layernorm", NORM_ARITHMETIC, "integer")
     layernorm = LayerNormConfig(
         lanes=ck.integer(sec, "lanes", "arch.layernorm", 16),
@@ -355,7 +359,8 @@ def arch_from_dict(data: dict, *, source: str = "<dict>", base_dir: Path | None 
         arithmetic=arithmetic,
         newton_iterations=ck.integer(sec, "newton_iterations", "arch.layernorm", DEFAULT_NEWTON_ITERATIONS),
         div_latency=ck.integer(sec, "div_latency", "arch.layernorm", 24),
-        dividers=ck.integer(sec, "dividers", "arch.layernorm", 1))
+        dividers=ck.integer(sec, "dividers", "arch.layernorm", 1),
+        overlap_rows=ck.boolean(sec, "overlap_rows", "arch.layernorm", True))
     sec = ck.mapping(top.get("vector"), "arch.vector", ("lanes", "latency", "format", "ops_per_cycle"))
     lanes = ck.integer(sec, "lanes", "arch.vector", 16)
     vector = VectorConfig(lanes=lanes, latency=ck.integer(sec, "latency", "arch.vector", 4, minimum=0),

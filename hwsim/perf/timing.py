@@ -80,16 +80,21 @@ The first row takes the unit's full latency, each further row one initiation int
     cycles   = IntNormSpec(lanes, div_latency, newton_iterations, pipeline=latency).latency(cols, kind)
                + ceil((rows - 1) * interval)
 
-i.e. ``rows * interval`` plus a fill of ``latency(cols, kind) - interval``. The per-row integer op
-counts (adds, multiplies, shifts, divides, requants) are kept for the energy model; SRAM reads are
-``P`` per element.
+i.e. ``rows * interval`` plus a fill of ``latency(cols, kind) - interval``. With
+``layernorm.overlap_rows: false`` rows do not overlap, as in the generated RTL unit
+(:class:`hwsim.rtl.norm_unit.IntNormUnit`, one divider; :func:`hwsim.latency.int_norm_cycles`)::
+
+    cycles   = rows * (P * ceil(cols / lanes) + D * div_latency) + latency
+
+The per-row integer op counts (adds, multiplies, shifts, divides, requants) are kept for the energy
+model; SRAM reads are ``P`` per element.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hwsim.latency import ws_tile_cycles
+from hwsim.latency import int_norm_interval, ws_tile_cycles
 from hwsim.layernorm import IntNormSpec, norm_op_counts
 from hwsim.perf.arch import OPERANDS, ArchSpec
 from hwsim.perf.dataflow import DATAFLOW_ROLES, MISSING_DIM, cdiv
@@ -424,6 +429,9 @@ def int_norm_cycles(rows: int, cols: int, kind: str, unit) -> int:
     divides = norm_op_counts(cols, kind, newton_iterations=unit.newton_iterations)["div"]
     spec = IntNormSpec(lanes=unit.lanes, div_latency=unit.div_latency, newton_iterations=unit.newton_iterations,
                        pipeline=unit.latency)
+    if not unit.overlap_rows:  # the generated RTL unit (hwsim.rtl.norm_unit): rows one after another
+        return rows * int_norm_interval(cols, kind, lanes=unit.lanes, div_latency=unit.div_latency,
+                                        newton_iterations=unit.newton_iterations) + unit.latency
     # interval = max(stream, divides * div_latency / dividers), kept as a fraction over `dividers`
     interval_num = max(INT_NORM_PASSES[kind] * cdiv(cols, unit.lanes) * unit.dividers,
                        divides * unit.div_latency)

@@ -71,3 +71,8 @@ def test_norm_contract(name):
     assert unit.latency == int_norm_cycles(cfg.n, cfg.kind, **timing)
     yaml_default = arch_from_dict({"name": "x", "array": {"rows": 4, "cols": 4}}).layernorm.latency
     assert yaml_default == INT_NORM_PIPELINE
+    sequential = arch_from_dict({"name": "x", "array": {"rows": 4, "cols": 4},
+                                 "layernorm": {"overlap_rows": False}}).layernorm
+    for rows in (1, 2, 7):
+        assert model_norm_cycles(rows, cfg.n, cfg.kind, sequential) == int_norm_cycles(cfg.n, cfg.kind, rows=rows,
+                                                                                        **timing)
