@@ -14,7 +14,8 @@ Rows (all W8A8 per-channel weights, static per-tensor activations, int16 residua
   ``none (vanilla integer norm)``: no outlier mitigation at all (omits GOM and with it ORI-LN).
 
 :func:`study_recipes` lists the recipes, :func:`run_study` runs them and writes ``fixed_point_study.csv`` and
-``fixed_point_study.md``. A recipe that cannot run records its error in the ``error`` column instead.
+``fixed_point_study.md`` with the metric's spread (SmolLM2: the perplexity's standard error across chunks;
+MiniLM: the lowest sentence cosine). A recipe that cannot run records its error in the ``error`` column.
 """
 
 from __future__ import annotations
@@ -65,16 +66,19 @@ def run_study(model: str = "smollm2", chunks: int = 2, tokens: int = 64, out_dir
     task = smollm2_task(chunks, tokens, calib_chunks=1) if model == "smollm2" else minilm_task(chunks, 8)
     metric = "perplexity" if model == "smollm2" else "cosine_vs_float"
     reference = [run_graph(task.graph, f, FloatBackend()) for f in task.evaluation]
-    rows = [{"mitigation": "float", "rope_bits": "", "softmax_bits": "float",
-             metric: task.score(reference, reference)[metric], "seconds": 0.0, "error": ""}]
+    spread = "perplexity_se" if model == "smollm2" else "cosine_min"
+    base = task.score(reference, reference)
+    rows = [{"mitigation": "float", "rope_bits": "", "softmax_bits": "float", metric: base[metric],
+             spread: base[spread], "seconds": 0.0, "error": ""}]
     for labels, recipe in study_recipes(model):
         t0 = time.perf_counter()
         try:
             _, row, _ = quantize_and_score(task, recipe, reference)
-            value, error = row[metric], ""
+            value, low, error = row[metric], row[spread], ""
         except ValueError as exc:  # a configuration the integer datapath rejects: recorded, not hidden
-            value, error = float("nan"), str(exc).splitlines()[0][:200]
-        rows.append({**labels, metric: value, "seconds": round(time.perf_counter() - t0, 1), "error": error})
+            value, low, error = float("nan"), float("nan"), str(exc).splitlines()[0][:200]
+        rows.append({**labels, metric: value, spread: low, "seconds": round(time.perf_counter() - t0, 1),
+                     "error": error})
         progress(f"{model}: {labels['mitigation']} R{labels['rope_bits']} S{labels['softmax_bits']}: "
                  f"{metric} {value:.6g} ({rows[-1]['seconds']} s){' ERROR ' + error if error else ''}")
         if out_dir is not None:  # after every row: a long run leaves a usable partial table
