@@ -10,7 +10,8 @@ Rows (all W8A8 per-channel weights, static per-tensor activations, int16 residua
   with ORI-LN, :mod:`hwsim.ptq.gom`, without data shifting: with ``shift: true`` the shifted β of a SmolLM2
   RMSNorm leaves the int16 zero-point range of the integer norm unit); R = RoPE table bits (SmolLM2 only),
   S = softmax output bits;
-* ablations at R16/S16: ``mcom, exp table`` (2^8-entry exponential table instead of the polynomial) and
+* ablations at R16/S16: ``smoothquant alpha 0.5`` (the paper's default α instead of the presets' 0.7),
+  ``mcom, exp table`` (2^8-entry exponential table instead of the polynomial) and
   ``none (vanilla integer norm)``: no outlier mitigation at all (omits GOM and with it ORI-LN).
 
 :func:`study_recipes` lists the recipes, :func:`run_study` runs them and writes ``fixed_point_study.csv`` and
@@ -25,6 +26,7 @@ from pathlib import Path
 
 MITIGATIONS = {
     "smoothquant": [{"smoothquant": {"alpha": 0.7}}],
+    "smoothquant-a0.5": [{"smoothquant": {"alpha": 0.5}}],
     "elae": [{"gom": {"method": "elae", "shift": False}}],
     "mcom": [{"gom": {"method": "mcom", "shift": False}}],
     "none": [],
@@ -51,6 +53,8 @@ def study_recipes(model: str) -> list[tuple[dict, dict | str]]:
         for mit in ("smoothquant", "elae", "mcom"):
             rows.append(({"mitigation": mit, "rope_bits": r if model == "smollm2" else "", "softmax_bits": s},
                          fixed_recipe(mit, r, s)))
+    rows.append(({"mitigation": "smoothquant alpha 0.5", "rope_bits": 16 if model == "smollm2" else "",
+                  "softmax_bits": 16}, fixed_recipe("smoothquant-a0.5", 16, 16)))
     rows.append(({"mitigation": "mcom, exp table (2^8)", "rope_bits": 16 if model == "smollm2" else "",
                   "softmax_bits": 16}, fixed_recipe("mcom", 16, 16, "table")))
     rows.append(({"mitigation": "none (vanilla integer norm; omit GOM + ORI-LN)",
