@@ -101,3 +101,16 @@ def test_cost_model_charges_the_integer_units(setup):
     for frame in (fixed, lut):
         assert 0 < frame.loc[sm, "energy_vector_pj"] < plain.loc[sm, "energy_vector_pj"]
         assert frame.loc[sm, "compute_cycles"] > 0
+
+
+def test_smollm2_runs_integer_only():
+    from hwsim.models.run import quantize_and_score, smollm2_task
+
+    task = smollm2_task(1, 16, layers=2, calib_chunks=1)
+    reference = [run_graph(task.graph, f, FloatBackend()) for f in task.evaluation]
+    q, row, ex = quantize_and_score(task, "fixed-mcom-r8-s8", reference)
+    assert "float" not in ex.numerics.values()
+    kinds = {q.op(n).kind for n, v in ex.numerics.items() if v == "integer"}
+    assert {"softmax", "rope", "swiglu", "rmsnorm", "linear", "matmul", "add"} <= kinds
+    assert q.tensors[next(o for o in q.ops if o.kind == "softmax").outputs[0]].quant.format == "uint8"
+    assert np.isfinite(row["perplexity"]) and row["perplexity"] < 50 * row["perplexity_float"]
