@@ -120,8 +120,19 @@ def workload_to_json(workload: Workload) -> dict:
             "ops": [{"type": type(op).__name__, **dataclasses.asdict(op)} for op in workload.ops]}
 
 
+def _tuples(value):
+    """JSON back to what the (frozen, hashable) op dataclasses hold: tuples, and IntUnits for dicts."""
+    if isinstance(value, list):
+        return tuple(_tuples(v) for v in value)
+    if isinstance(value, dict):
+        from hwsim.perf.int_units import IntUnit
+
+        return IntUnit(**value)
+    return value
+
+
 def workload_from_json(data: dict) -> Workload:
-    ops = tuple(_OP_TYPES[o["type"]](**{k: v for k, v in o.items() if k != "type"}) for o in data["ops"])
+    ops = tuple(_OP_TYPES[o["type"]](**{k: _tuples(v) for k, v in o.items() if k != "type"}) for o in data["ops"])
     return Workload(data["name"], ops)
 
 
@@ -188,9 +199,12 @@ def resolve_workloads(spec, cache_dir, *, progress=None) -> dict:
                 continue
             path = cache / f"{cache_key(spec, model, recipe)}.json"
             if path.is_file():
-                data = json.loads(path.read_text())
-                out[(model, label)] = (workload_from_json(data["workload"]), data["accuracy"])
-                continue
+                try:
+                    data = json.loads(path.read_text())
+                    out[(model, label)] = (workload_from_json(data["workload"]), data["accuracy"])
+                    continue
+                except (ValueError, TypeError, KeyError):  # written by another hwsim version: recompute
+                    _LOG.info("accuracy cache %s unreadable; recomputing", path.name)
             with stage(f"accuracy {model} x {label}"):
                 from hwsim.models.run import quantize_and_score
                 from hwsim.perf.sources import as_workload

@@ -27,7 +27,7 @@ def _sweep(args: argparse.Namespace) -> int:
     import json
 
     from hwsim.errors import HwsimError
-    from hwsim.reports.sweep_report import pareto_flags, write_sweep
+    from hwsim.reports.sweep_report import pareto_flags, sort_by_objectives, write_sweep
     from hwsim.result_set import result_set
     from hwsim.sweep import load_sweep, sweep_from_dict
     from hwsim.sweep_run import run_sweep
@@ -67,8 +67,8 @@ def _sweep(args: argparse.Namespace) -> int:
     columns = [c for c in ("model", "recipe", *spec.keys) if c in frame.columns]
     columns = list(dict.fromkeys(columns + [c for c in spec.objectives if c in frame.columns]))
     if len(front):
-        order = [k for k in spec.objectives if k in frame.columns][:1]
-        print(front.sort_values(order)[columns].head(30).to_string(index=False, float_format=lambda v: f"{v:,.4g}"))
+        print(sort_by_objectives(front, spec.objectives)[columns].head(40).to_string(
+            index=False, float_format=lambda v: f"{v:,.4g}"))
     if errors:
         first = frame.loc[frame["error"].fillna("") != "", "error"].iloc[0]
         print(f"first error: {first}")

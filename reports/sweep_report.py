@@ -42,6 +42,14 @@ def pareto_flags(frame, objectives: dict) -> np.ndarray:
     return pareto_mask(values, [objectives[k] == "max" for k in names])
 
 
+def sort_by_objectives(frame, objectives: dict):
+    """Rows best-first by the objectives in order (descending for ``max``)."""
+    names = [k for k in objectives if k in frame.columns]
+    if not names:
+        return frame.sort_values("point")
+    return frame.sort_values(names, ascending=[objectives[k] == "min" for k in names], kind="stable")
+
+
 def colour_axis(frame, keys: list[str]) -> str | None:
     """The axis the scatter plots colour by: recipe, model, then the first axis with 2..12 values."""
     for key in ("recipe", "model", *keys):
@@ -107,7 +115,7 @@ def report_html(frame, spec, summary: dict) -> str:
         png = scatter_png(frame, x, y, objectives, colour, f"{spec.name}: {y} vs {x}")
         figures.append(f'<figure><img alt="{html.escape(y)} vs {html.escape(x)}" '
                        f'src="data:image/png;base64,{base64.b64encode(png).decode()}"></figure>')
-    front = frame[frame["pareto"]].sort_values(list(objectives)[:1] or ["point"])
+    front = sort_by_objectives(frame[frame["pareto"]], objectives)
     columns = [c for c in ("point", "model", "recipe", *spec.keys) if c in frame.columns]
     columns = list(dict.fromkeys(columns + [c for c in (*objectives, "tops_per_w") if c in frame.columns]))
     facts = "".join(f"<li>{html.escape(k)}: {html.escape(str(v))}</li>" for k, v in summary.items()
@@ -133,12 +141,11 @@ def write_sweep(frame, out_dir, spec, summary: dict) -> dict[str, Path]:
     out = Path(out_dir)
     buf = io.BytesIO()
     frame.to_parquet(buf, index=False)
-    front = frame[frame["pareto"]]
-    order = [k for k in spec.objectives if k in frame.columns][:1] or ["point"]
+    front = sort_by_objectives(frame[frame["pareto"]], spec.objectives)
     return {
         "results.parquet": write_bytes_atomic(out / "results.parquet", buf.getvalue()),
         "results.csv": write_text_atomic(out / "results.csv", frame.to_csv(index=False)),
-        "pareto.csv": write_text_atomic(out / "pareto.csv", front.sort_values(order).to_csv(index=False)),
+        "pareto.csv": write_text_atomic(out / "pareto.csv", front.to_csv(index=False)),
         "report.html": write_text_atomic(out / "report.html", report_html(frame, spec, summary)),
         "summary.json": write_json_atomic(out / "summary.json", summary),
     }

@@ -48,6 +48,8 @@ BLOCKS = {
     "examples/arch/llm_int8_128x128_ws_1mib.yaml": "exact",
     "hwsim run --workload llm:llama-2-7b --phase decode --kv-len 2048 --arch "
     "examples/arch/llm_int8_128x128_ws_1mib.yaml": "exact",
+    "hwsim sweep examples/sweeps/joint_minilm.yaml --out out/joint": ("skip", "four MiniLM accuracies, ~30 s; the "
+                                                                     "joint sweep is tests/sweep/test_sweep_joint.py"),
     "hwsim rtl area": ("skip", "44 s of Yosys synthesis; area numbers are tested in tests/rtl"),
 }
 #: Regexes for machine-dependent text, masked in documented and actual output alike.

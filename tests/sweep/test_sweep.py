@@ -178,3 +178,16 @@ def test_example_specs_validate():
     for path in sorted(Path(__file__).resolve().parents[2].joinpath("examples", "sweeps").glob("*.yaml")):
         spec = load_sweep(path)
         assert spec.size > 0
+
+
+def test_cached_workload_round_trips_through_json():
+    from hwsim.perf.int_units import IntUnit
+    from hwsim.perf.sources import default_workload
+    from hwsim.perf.workload import VectorOp, Workload
+    from hwsim.sweep_models import workload_from_json, workload_to_json
+
+    units = (IntUnit("adder", "add", 3, 32), IntUnit("multiplier", "mul", 2, 16, 8))
+    ops = (*default_workload().ops, VectorOp(name="sm", kind="softmax", elements=8, int_units=units, lut_bytes=64))
+    wl = Workload("w", ops)
+    back = workload_from_json(json.loads(json.dumps(workload_to_json(wl))))
+    assert back == wl and len({hash(op) for op in back.ops}) > 1
