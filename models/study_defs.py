@@ -43,18 +43,23 @@ KBIT_BLOCKS = (("g32", "group", 32), ("g64", "group", 64), ("g192 (for 128)", "g
                ("per-channel (for 1024)", "channel", None))
 
 
+#: The tied embedding / lm head (49152 x 576) keeps its stored Q8_0 blocks in every k-bit row.
+HEAD_AS_STORED = [{"match": "output", "rtn": {"weights": "keep"}}]
+
+
 def _rows_d() -> tuple:
     rows = []
     for tname, fmt in KBIT_TYPES:
         for bname, gran, gs in KBIT_BLOCKS:
             rtn = {"weights": fmt, "granularity": gran, "group_size": gs, "activations": None}
-            rows.append((f"{tname} {bname}", {"recipe": [{"rtn": rtn}]}))
+            rows.append((f"{tname} {bname}", {"recipe": [{"rtn": rtn}], "overrides": HEAD_AS_STORED}))
     return tuple(rows)
 
 
 register_study(Study(
     "d-smollm2-kbit-grid", "smollm2", _rows_d(), {"chunks": 2, "tokens": 64, "calib_chunks": 1},
-    "SmolLM2-135M weight-only 4-bit data types x block sizes (RTN, absmax scales per block; activations float). "
+    "SmolLM2-135M weight-only 4-bit data types x block sizes for the 210 block linears (RTN, absmax scales per "
+    "block; activations float; the tied head keeps its stored Q8_0). "
     "The float reference is the GGUF model as stored (Q4_1 linears, Q8_0 embedding/head), dequantized."))
 
 
@@ -79,3 +84,21 @@ register_study(Study(
     "MiniLM-L6 floating-point W/A formats: fixed E4M3 / E2M1 with absmax scales vs FPQ's per-layer search of "
     "the format and the clipping maximum (3 alternating rounds); per-channel weights, static per-tensor "
     "activations, int16 residual."))
+
+
+# -- dINT readings through the same recipes (MiniLM W4A8) ---------------------------------------------------
+def _rows_dint() -> tuple:
+    rows = []
+    for fmt in ("int4", "dint4", "dint4z"):
+        for gname, gran, gs in (("per-channel", "channel", None), ("g32", "group", 32)):
+            rtn = {"rtn": {"weights": fmt, "granularity": gran, "group_size": gs, "activations": "int8"}}
+            aqas = {"aqas": {"weights": fmt, "granularity": gran, "group_size": gs, "activations": "int8"}}
+            rows.append((f"{fmt} {gname} RTN", {"recipe": [rtn]}))
+            rows.append((f"{fmt} {gname} AQAS", {"recipe": [aqas, rtn]}))
+    return tuple(rows)
+
+
+register_study(Study(
+    "dint-minilm-w4a8", "minilm", _rows_dint(), {"sentences": 8, "calib_sentences": 8},
+    "MiniLM-L6 W4A8 (int8 static per-tensor activations): INT4 vs dINT4 read two ways (dint4: codes 0/-8 are "
+    "±α, no zero; dint4z: zero kept, ±7 are ±α), each with RTN and with AQAS scaling."))

@@ -5,10 +5,11 @@ statistics of hwsim's float executor; it needs no importer, so ONNX, SmolLM2, Mi
 (and the co-design sweep, which lives in ``hwsim``) all use the same passes. One module per step:
 :mod:`hwsim.ptq.rtn`, :mod:`hwsim.ptq.smoothquant`, :mod:`hwsim.ptq.rotation`,
 :mod:`hwsim.ptq.gptq`, :mod:`hwsim.ptq.gom`, :mod:`hwsim.ptq.fixed_point`, :mod:`hwsim.ptq.llm_int8`,
-:mod:`hwsim.ptq.fpq`;
+:mod:`hwsim.ptq.fpq`, :mod:`hwsim.ptq.aqas`;
 the interface is :mod:`hwsim.ptq.recipe`.
 """
 
+from hwsim.ptq.aqas import AQAS
 from hwsim.ptq.fixed_point import FixedPoint
 from hwsim.ptq.fpq import FPQ
 from hwsim.ptq.gom import GOM
@@ -20,6 +21,6 @@ from hwsim.ptq.rtn import RTN
 from hwsim.ptq.smoothquant import SmoothQuant
 
 #: The built-in steps (imported above so they register); importers may register more.
-BUILTIN_STEPS = (RTN, SmoothQuant, Rotation, GPTQ, GOM, FixedPoint, LLMInt8, FPQ)
+BUILTIN_STEPS = (RTN, SmoothQuant, Rotation, GPTQ, GOM, FixedPoint, LLMInt8, FPQ, AQAS)
 
 __all__ = ["BUILTIN_STEPS", "Recipe", "RecipeStep", "apply_recipe", "load_recipe", "preset_names", "register_step"]
