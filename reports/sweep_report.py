@@ -68,12 +68,13 @@ def scatter_png(frame, x: str, y: str, objectives: dict, colour: str | None, tit
     fig, ax = plt.subplots(figsize=(6.0, 4.3))
     ok = frame[frame["error"].fillna("") == ""] if "error" in frame.columns else frame
     size = 4 if len(ok) > 5000 else 14
-    if colour is None:
-        ax.scatter(ok[x], ok[y], s=size, color="0.6", label="design points", rasterized=True)
-    else:
-        cmap = plt.get_cmap("tab10" if ok[colour].nunique() <= 10 else "tab20")
-        for i, (value, part) in enumerate(ok.groupby(colour, sort=True)):
-            ax.scatter(part[x], part[y], s=size, color=cmap(i % cmap.N), label=f"{colour}={value}", rasterized=True)
+    groups = [("design points", ok)] if colour is None else [(f"{colour}={v}", part) for v, part in
+                                                              ok.groupby(colour, sort=True)]
+    cmap = plt.get_cmap("tab10" if len(groups) <= 10 else "tab20")
+    for i, (label, part) in enumerate(groups):
+        # one Line2D per group (markers only): far cheaper than scatter() for 10^5..10^6 points
+        ax.plot(part[x], part[y], ls="", marker="o", ms=size ** 0.5, mew=0, label=label, rasterized=True,
+                color="0.6" if colour is None else cmap(i % cmap.N))
     front = ok[ok["pareto"]]
     ax.scatter(front[x], front[y], s=size * 3 + 12, facecolors="none", edgecolors="black", linewidths=1.0,
                label="Pareto front (all objectives)")
@@ -136,6 +137,20 @@ Pareto front over all objectives together (a point can be dominated in one proje
 """
 
 
+def csv_bytes(frame) -> bytes:
+    """The table as CSV: pyarrow's writer (~9x faster than pandas on 10^5+ rows), pandas for mixed columns."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    try:
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return frame.to_csv(index=False).encode()
+    buf = io.BytesIO()
+    pacsv.write_csv(table, buf)
+    return buf.getvalue()
+
+
 def write_sweep(frame, out_dir, spec, summary: dict) -> dict[str, Path]:
     """Write results.parquet, results.csv, pareto.csv, report.html and summary.json atomically."""
     out = Path(out_dir)
@@ -144,7 +159,7 @@ def write_sweep(frame, out_dir, spec, summary: dict) -> dict[str, Path]:
     front = sort_by_objectives(frame[frame["pareto"]], spec.objectives)
     return {
         "results.parquet": write_bytes_atomic(out / "results.parquet", buf.getvalue()),
-        "results.csv": write_text_atomic(out / "results.csv", frame.to_csv(index=False)),
+        "results.csv": write_bytes_atomic(out / "results.csv", csv_bytes(frame)),
         "pareto.csv": write_text_atomic(out / "pareto.csv", front.to_csv(index=False)),
         "report.html": write_text_atomic(out / "report.html", report_html(frame, spec, summary)),
         "summary.json": write_json_atomic(out / "summary.json", summary),
