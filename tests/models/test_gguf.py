@@ -71,3 +71,27 @@ def test_ori_ln_on_real_outlier_channels(model):
     r = rows[0]
     assert r["outlier_ratio"] > 20
     assert r["rel_error_ori"] * 5 < r["rel_error_vanilla"]
+
+
+@pytest.mark.slow
+def test_smollm2_run_is_deterministic_and_prices_each_gemm_at_its_formats(tmp_path):
+    """W8A8 and the mixed-precision recipe on a 1-layer SmolLM2: the same run twice gives identical numbers,
+    and the per-op table prices the FFN at int4/group64 and attention at int8/channel."""
+    import pandas as pd
+
+    from hwsim.models.run import run_model
+
+    kw = {"layers": 1, "tokens": 24, "calib_chunks": 1}
+    a = run_model("smollm2", None, "w8a8,mixed-int4-ffn", 2, tmp_path / "a", **kw)
+    b = run_model("smollm2", None, "w8a8,mixed-int4-ffn", 2, None, **kw)
+    strip = [{k: v for k, v in r.items() if k != "seconds"} for r in a["accuracy"]]
+    assert strip == [{k: v for k, v in r.items() if k != "seconds"} for r in b["accuracy"]]
+    row = a["accuracy"][0]
+    assert row["tokens"] == 2 * 23 and np.isfinite(row["perplexity_se"]) and 0 < row["next_token_agreement"] <= 1
+    ops = pd.read_csv(tmp_path / "a" / "per_layer.csv")
+    mixed = ops[ops["format"] == "mixed-int4-ffn"].set_index("name")
+    assert mixed.loc["blk.0.ffn_down", "w_format"] == "int4/group64"
+    assert mixed.loc["blk.0.attn_q", "w_format"] == "int8/channel"
+    assert mixed.loc["blk.0.ffn_down", "numerics"] == "integer" and mixed.loc["blk.0.q_rope", "numerics"] == "float"
+    perf = a["performance_by_format"]
+    assert perf["mixed-int4-ffn"]["energy_pj"]["dram_weight"] < perf["w8a8"]["energy_pj"]["dram_weight"]
