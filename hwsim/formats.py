@@ -323,10 +323,18 @@ class IntFormat(ElementFormat):
 
     def code_to_int(self, codes) -> np.ndarray:
         """Integer value (int64) of raw codes."""
-        codes = np.asarray(codes, dtype=np.int64)
+        arr = np.asarray(codes)
+        if arr.dtype.kind == "u" and arr.dtype.itemsize * 8 <= self.bits <= 16:
+            return np.take(self._int_table, arr)  # every value of the dtype is a code: one table lookup
+        codes = np.asarray(arr, dtype=np.int64)
         if not self.signed:
             return codes
         return np.where(codes >= (1 << (self.bits - 1)), codes - (1 << self.bits), codes)
+
+    @cached_property
+    def _int_table(self) -> np.ndarray:
+        codes = np.arange(self.num_codes, dtype=np.int64)
+        return np.where(codes >= (1 << (self.bits - 1)), codes - (1 << self.bits), codes) if self.signed else codes
 
     def int_to_code(self, ints) -> np.ndarray:
         """Raw codes of in-range integers (two's complement for signed formats)."""

@@ -577,17 +577,27 @@ def gemm_fixed_grouped(a_codes, a_format, b_codes, b_format, group_size: int, *,
     sel = range(n_groups)[groups] if groups is not None else range(n_groups)
     k0, k1 = sel.start * group_size, sel.stop * group_size
     zpa = _zero_point(a_zero_point, (a.shape[0], 1), "a_zero_point")
-    fa = _fixed_operand(a[:, k0:k1], a_fmt, zpa, "a_codes")
-    fb = _fixed_operand(b[k0:k1], b_fmt, 0, "b_codes")
     zpb = np.asarray(b_zero_point)
     if np.any(zpb != 0) and b_fmt.kind != "int":
         raise TypeError(f"b zero point applies to integer formats only, not {b_fmt.name!r}")
     if zpb.ndim == 2 and zpb.shape[0] == n_groups:
-        zpb = _zero_point(zpb, (n_groups, b.shape[1]), "b_zero_point")[sel.start:sel.stop]
-        fb = fb - np.repeat(zpb, group_size, axis=0)
-    elif np.any(zpb != 0):
-        fb = fb - _zero_point(zpb, (1, b.shape[1]), "b_zero_point")
-    g = len(sel)
+        zpb = np.repeat(_zero_point(zpb, (n_groups, b.shape[1]), "b_zero_point")[sel.start:sel.stop],
+                        group_size, axis=0)
+    else:
+        zpb = _zero_point(zpb, (1, b.shape[1]), "b_zero_point")
+    g, lsb = len(sel), a_fmt.lsb_exponent + b_fmt.lsb_exponent
+    dtype = _exact_float_dtype(_operand_bound(a_fmt, zpa) * _operand_bound(b_fmt, zpb) * group_size)
+    if dtype is np.float32 and lsb < _FLOAT32_MIN_EXPONENT:
+        dtype = np.float64
+    specials = a_fmt.is_special(a[:, k0:k1]).any() or b_fmt.is_special(b[k0:k1]).any()
+    if dtype is not None and not specials:  # fast path: exact batched BLAS on table values, as gemm() does
+        va = _value_operand(a[:, k0:k1], a_fmt, zpa, "a_codes", dtype)
+        vb = _value_operand(b[k0:k1], b_fmt, zpb, "b_codes", dtype)
+        values = np.matmul(va.reshape(a.shape[0], g, group_size).transpose(1, 0, 2),
+                           vb.reshape(g, group_size, b.shape[1]))
+        return np.ldexp(values.astype(np.float64), -lsb).astype(np.int64), lsb
+    fa = _fixed_operand(a[:, k0:k1], a_fmt, zpa, "a_codes")
+    fb = _fixed_operand(b[k0:k1], b_fmt, zpb, "b_codes")
     fa3 = fa.reshape(a.shape[0], g, group_size).transpose(1, 0, 2)
     fb3 = fb.reshape(g, group_size, b.shape[1])
     acc = exact_fixed_matmul(fa3, fb3)

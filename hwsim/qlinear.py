@@ -3,8 +3,8 @@
 Every executor (the integer graph executor, the datapath demo, the ONNX integer check) and the RTL array
 tile's scoreboard call :func:`quantized_linear`. Datapath, in order:
 
-1. **Exact accumulators.** Tensor/channel weights: one :func:`hwsim.gemm.gemm_fixed` accumulator per output
-   (exact fixed point, LSB ``2^lsb``). Group/MX weights: one exact accumulator per group of K
+1. **Exact accumulators.** Tensor/channel weights: one exact accumulator per output (:func:`hwsim.gemm.gemm_ex`,
+   values ``acc · 2^lsb`` of the exact fixed-point sum). Group/MX weights: one exact accumulator per group of K
    (:func:`hwsim.gemm.gemm_fixed_grouped`). Zero points of both operands are subtracted inside.
 2. **Bias** folded into the accumulator, ``acc += rint(b / s_acc)`` with ``s_acc = s_x s_w 2^lsb`` (integer
    path), or added to the real result (float epilogue).
@@ -28,7 +28,7 @@ from __future__ import annotations
 import numpy as np
 
 from hwsim.formats import get_format
-from hwsim.gemm import gemm_fixed, gemm_fixed_grouped
+from hwsim.gemm import gemm_ex, gemm_fixed_grouped
 from hwsim.qspec import QTensor, QuantSpec, quantize_to_spec
 from hwsim.requant import quantize_multiplier, requantize
 
@@ -137,16 +137,28 @@ def quantized_linear(x: QTensor, w: QuantSpec, bias=None, out: QuantSpec | None 
     if w.is_grouped:
         y = _grouped_sum(x, w) * (np.asarray(x.scale, np.float64) * product_scale)
         return encode_output(y if bias is None else y + np.asarray(bias, np.float64), out)
-    acc, lsb = gemm_fixed(codes, x.fmt, w.codes, w.element_format, a_zero_point=x.zero_point,
-                          b_zero_point=_zero_point(w.zero_point))
-    acc_scale = np.asarray(x.scale, np.float64) * np.asarray(w.scale, np.float64) * 2.0**lsb * product_scale
+    # exact values Σ F_a F_b 2^lsb (gemm's table fast path; exact limbs beyond the float64 bound)
+    result = gemm_ex(codes, x.fmt, w.codes, w.element_format, a_zero_point=x.zero_point,
+                     b_zero_point=_zero_point(w.zero_point))
+    lsb = result.lsb_exponent
+    real_scale = np.asarray(x.scale, np.float64) * np.asarray(w.scale, np.float64) * product_scale
     if _integer_path(x, w, out):
-        acc = np.asarray(acc, np.int64)
+        acc = _integer_accumulator(result.values, lsb)
+        acc_scale = real_scale * 2.0**lsb
         if bias is not None:
             acc = acc + np.rint(np.asarray(bias, np.float64) / acc_scale).astype(np.int64)
         return requant_accumulator(acc, acc_scale, out)
-    y = np.asarray(acc, np.float64) * acc_scale
+    y = np.asarray(result.values, np.float64) * real_scale
     return encode_output(y if bias is None else y + np.asarray(bias, np.float64), out)
+
+
+def _integer_accumulator(values: np.ndarray, lsb: int) -> np.ndarray:
+    """Exact accumulator integers from exact values ``acc * 2^lsb`` (int64 already when ``lsb == 0``)."""
+    if values.dtype == np.int64:
+        return values
+    if values.dtype == object:
+        raise ValueError("accumulators beyond 62 bits cannot be requantized by the int64 requant unit")
+    return np.ldexp(values, -lsb).astype(np.int64)
 
 
 def quantized_matmul(a: QTensor, b: QTensor, out: QuantSpec | None = None, *, product_scale: float = 1.0):

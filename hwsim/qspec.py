@@ -33,7 +33,7 @@ their own round-to-nearest-even saturating encoder). Pure numpy.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -71,6 +71,9 @@ class QuantSpec:
     zero_point: np.ndarray | None = None
     offset: np.ndarray | None = None
     codes: np.ndarray | None = None
+    #: Derived operands of the codes (fixed-point integers, BLAS views) computed once per spec by
+    #: :mod:`hwsim.qlinear`; not an init field, so :meth:`with_` starts a fresh cache.
+    cache: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self):
         if self.granularity not in GRANULARITIES:
