@@ -20,6 +20,7 @@ block is accumulated exactly and blocks combine as ``s_a (d·acc + m·Σa)`` (:m
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -149,6 +150,13 @@ class GGUFModel:
         tok.decoder = decoders.ByteLevel()
         self.bos_id = int(f["tokenizer.ggml.bos_token_id"].contents())
         return tok
+
+
+@functools.lru_cache(maxsize=2)
+def shared_model(path: Path | None = None) -> GGUFModel:
+    """One parsed :class:`GGUFModel` per file and process (reading the GGUF metadata — 49,152 vocabulary
+    strings and merges — takes seconds; the tensors are memory-mapped, so sharing costs no memory)."""
+    return GGUFModel(path)
 
 
 def build_graph(model: GGUFModel, seq: int, *, layers: int | None = None, name: str = "smollm2-135m") -> Graph:

@@ -95,11 +95,11 @@ def smollm2_task(chunks: int = 8, tokens: int = 256, layers: int | None = None, 
     """SmolLM2-135M on ``chunks`` held-out pydoc chunks of ``tokens`` tokens (BOS + text), calibrated on
     ``calib_chunks`` chunks of the calibration split."""
     from hwsim.models import corpus
-    from hwsim.models.gguf_import import GGUFModel, build_graph
+    from hwsim.models.gguf_import import build_graph, shared_model
 
     if not isinstance(tokens, int) or tokens < 8:
         raise ValueError(f"tokens must be an int >= 8, not {tokens!r}")
-    model = GGUFModel()
+    model = shared_model()
     tok = model.tokenizer()
 
     def split(name: str, count: int) -> list[dict]:

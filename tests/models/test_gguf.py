@@ -8,7 +8,7 @@ from hwsim.models import gguf_import as gi
 
 @pytest.fixture(scope="module")
 def model():
-    return gi.GGUFModel()
+    return gi.shared_model()
 
 
 def test_config_and_block_decoding(model):
