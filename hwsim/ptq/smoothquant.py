@@ -11,37 +11,62 @@ and the other consumers (the residual ``add``, pooling) read ``x`` back through 
 the constant λ — which the integer executor applies by rescaling (per-channel requant multipliers),
 without touching codes. The float function of the graph is unchanged (up to float rounding).
 Producers with other consumers (e.g. a GELU output feeding a non-foldable path) are left alone.
+
+``alpha: search`` (the grid ``0, 0.1, ..., 1``) or a list of candidates chooses α per norm by the layer output
+error with activation quantization in the loop, on the calibration rows ``X`` of ``x`` (``input_rows``)::
+
+    α* = argmin_α  Σ_linears || Q_a(X / λ_α) · W_α − X W ||²,    W_α = diag(λ_α) W  (or Q_w(diag(λ_α) W))
+
+``Q_a`` is the static per-tensor ``search_activations`` quantizer (scale ``max_c amax(x_c)/λ_c``);
+``search_weights`` (a format, per output channel) adds the weight quantizer to the loop. The chosen α per
+norm is recorded in the graph's ``meta['smoothquant']``.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from hwsim.formats import get_format
 from hwsim.ptq.recipe import RecipeStep, register_step
+from hwsim.ptq.rtn import _known_format
+from hwsim.qspec import quantize_to_spec, static_scale, weight_spec, weight_values
 
 LAMBDA_RANGE = (1e-3, 1e3)
 FOLDABLE_USERS = frozenset({"linear", "add", "mean_pool"})
+SEARCH_GRID = tuple(np.round(np.linspace(0.0, 1.0, 11), 3))
 
 
 @register_step
 class SmoothQuant(RecipeStep):
     name = "smoothquant"
     needs = frozenset({"amax_channel"})
-    defaults = {"alpha": 0.5, "producers": ["layernorm", "rmsnorm"]}
+    defaults = {"alpha": 0.5, "producers": ["layernorm", "rmsnorm"], "search_activations": "int8",
+                "search_weights": None}
 
     @classmethod
     def check(cls, ck, p, path):
         a = p["alpha"]
-        if isinstance(a, bool) or not isinstance(a, (int, float)) or not 0.0 <= a <= 1.0:
-            ck.add(f"{path}.alpha", f"expected a number in 0..1, not {a!r}")
+        alphas = a if isinstance(a, list) and a else [0.0] if a == "search" else [a]
+        if any(isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.0 <= v <= 1.0 for v in alphas):
+            ck.add(f"{path}.alpha", f"expected a number in 0..1, 'search' or a list of numbers, not {a!r}")
+        if not _known_format(p["search_activations"]):
+            ck.add(f"{path}.search_activations", f"expected a format name, not {p['search_activations']!r}")
+        if p["search_weights"] is not None and (not _known_format(p["search_weights"])
+                                                or get_format(p["search_weights"]).kind == "mx"):
+            ck.add(f"{path}.search_weights", f"expected a non-MX format name or null, not {p['search_weights']!r}")
         bad = [k for k in p["producers"] if k not in ("layernorm", "rmsnorm")] \
             if isinstance(p["producers"], list) else [p["producers"]]
         if bad:
             ck.add(f"{path}.producers", f"expected a list of 'layernorm'/'rmsnorm', not {p['producers']!r}")
 
+    def extra_needs(self) -> frozenset:
+        searched = [self.params["alpha"]] + [o.get("alpha") for _, o in self.overrides]
+        return frozenset({"input_rows"}) if any(isinstance(a, (str, list)) for a in searched) else frozenset()
+
     def apply(self, graph, stats):
         g = graph.edit()
         users = graph.consumers()
+        chosen = dict(graph.meta.get("smoothquant", {}))
         for op in graph.ops:
             p = self.params_for(op.name)
             if op.kind not in p["producers"]:
@@ -51,10 +76,35 @@ class SmoothQuant(RecipeStep):
             if not linears or any(u.kind not in FOLDABLE_USERS for u in users.get(t, [])):
                 continue
             stats.require(t, "amax_channel")
-            lam = smoothing_factors(stats.amax_channel[t], [graph.weights[u.inputs[1]] for u in linears],
-                                    float(p["alpha"]))
+            ws = [np.asarray(graph.weights[u.inputs[1]], np.float64) for u in linears]
+            alpha = p["alpha"]
+            if isinstance(alpha, (str, list)):
+                stats.require(t, "input_rows")
+                grid = SEARCH_GRID if alpha == "search" else tuple(float(a) for a in alpha)
+                alpha = search_alpha(np.asarray(stats.input_rows[t], np.float64), stats.amax_channel[t], ws, grid,
+                                     p["search_activations"], p["search_weights"])
+            chosen[op.name] = float(alpha)
+            lam = smoothing_factors(stats.amax_channel[t], ws, float(alpha))
             _fold(g, graph, op, t, lam, linears, [u for u in users[t] if u.kind != "linear"])
+        g.meta["smoothquant"] = chosen
         return g
+
+
+def search_alpha(x, x_amax, weights, grid, act_fmt: str, weight_fmt: str | None = None) -> float:
+    """α of ``grid`` minimising ``Σ ||Q_a(x/λ) · diag(λ)W − x W||²`` (optionally ``Q_w`` on the weights)."""
+    errors = []
+    for alpha in grid:
+        lam = smoothing_factors(x_amax, weights, float(alpha)).astype(np.float64)
+        scale = static_scale(float((np.asarray(x_amax, np.float64) / lam).max()), act_fmt)
+        xq = get_format(act_fmt).decode(quantize_to_spec(x / lam, act_fmt, scale)) * scale
+        err = 0.0
+        for w in weights:
+            ws = w * lam[:, None]
+            if weight_fmt is not None:
+                ws = weight_values(weight_spec(ws, weight_fmt, "channel"))
+            err += float(((xq @ ws - x @ w) ** 2).sum())
+        errors.append(err)
+    return float(grid[int(np.argmin(errors))])
 
 
 def smoothing_factors(x_amax, weights, alpha: float) -> np.ndarray:
