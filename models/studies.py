@@ -115,7 +115,7 @@ def write(study: Study, rows: list[dict], out: Path, seconds: float) -> None:
 
 
 def main(argv=None) -> int:
-    import hwsim.models.study_defs  # noqa: F401  (registers the studies)
+    import hwsim.models.study_defs
     import hwsim.models.study_weights  # noqa: F401
     from hwsim.models import studies  # the registry (this file may be running as __main__)
 

@@ -1,7 +1,8 @@
 """The issue-9 weight-quantizer studies (a) and (b), registered in :data:`hwsim.models.studies.STUDIES`.
 
 * ``a-minilm-ptq``: MiniLM-L6 W8A8 / W4A8 / W4A4 (int weights per output channel, int activations static
-  per tensor, int16 residual stream) x the methods of :data:`MINILM_METHODS` (RTN, SmoothQuant, GPTQ, AWQ;
+  per tensor, int16 residual stream) x the methods of :data:`MINILM_METHODS` (RTN, SmoothQuant α 0.5 and
+  α searched per norm with both quantizers in the loop, GPTQ, AWQ;
   add a method there to add a row for every precision). 16 held-out sentences, 16 calibration sentences.
 * ``b-smollm2-weight-only``: SmolLM2-135M weight-only int4 per output channel, int4 and int3 in groups along K
   x {RTN, GPTQ, AWQ}. Activations stay float (``activations: null``: each linear runs in float on the
@@ -28,6 +29,8 @@ def _keep(a: str | None) -> dict:
 MINILM_METHODS = {
     "RTN": lambda w, a: [_rtn(w, a)],
     "SmoothQuant a=0.5": lambda w, a: [{"smoothquant": {"alpha": 0.5}}, _rtn(w, a)],
+    "SmoothQuant a=search": lambda w, a: [{"smoothquant": {"alpha": "search", "search_activations": a,
+                                                           "search_weights": w}}, _rtn(w, a)],
     "GPTQ": lambda w, a: [{"gptq": {"weights": w, "granularity": "channel"}}, _keep(a)],
     "AWQ": lambda w, a: [{"awq": {"weights": w, "granularity": "channel"}}, _keep(a)],
 }
