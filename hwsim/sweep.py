@@ -408,10 +408,10 @@ def check_points(spec: SweepSpec) -> None:
             attempt({**first, **dict(zip(axis.keys, value, strict=True))}, label, reach)
             if len(problems) > MAX_LISTED:
                 break
+    from hwsim.sweep_models import check_model_recipe
+
     for key in ("model", "recipe"):
         for value in spec.axis_values(key):
-            from hwsim.sweep_models import check_model_recipe
-
             text = check_model_recipe(spec, key, value)
             if text:
                 problems.append(f"sweep.grid.{key}: {text} ({spec.size // len(spec.axis_values(key))} of "

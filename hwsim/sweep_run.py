@@ -64,6 +64,22 @@ def dask_chunk(setup: SweepSetup, chunk_id: int, numbers: np.ndarray, reference:
     return chunk_id, _evaluate(setup, numbers, reference)
 
 
+def _dask_client(dask):
+    """A ``distributed.Client`` for ``dask`` (a client, or a scheduler address to connect to)."""
+    from hwsim.errors import HwsimError
+
+    try:
+        from distributed import Client
+    except ImportError:
+        raise HwsimError("--dask needs dask.distributed: pip install 'hwsim[sweep]'") from None
+    if isinstance(dask, Client):
+        return dask
+    try:
+        return Client(dask, timeout="20s")
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise HwsimError(f"--dask {dask}: cannot reach the Dask scheduler ({type(exc).__name__}: {exc})") from None
+
+
 # -- plans ---------------------------------------------------------------------------------------------
 def static_plan(spec: SweepSpec) -> list[np.ndarray]:
     """Point numbers of each chunk for ``grid`` and ``random`` searches."""
@@ -89,9 +105,7 @@ class _Executor:
         self.workers = workers or os.cpu_count() or 1
         self.pool = self.client = None
         if dask is not None:
-            from distributed import Client
-
-            self.client = dask if isinstance(dask, Client) else Client(dask)
+            self.client = _dask_client(dask)
             self.remote_setup = self.client.scatter(setup, broadcast=True)
             self.workers = max(1, sum(self.client.nthreads().values()))
         elif self.workers > 1:

@@ -29,3 +29,15 @@ def test_dask_local_cluster_gives_the_local_table(tmp_path):
         assert len(client.scheduler_info()["workers"]) == 2
     assert remote.evaluated == spec.size == len(remote.frame)
     pd.testing.assert_frame_equal(remote.frame, local)
+
+
+@pytest.mark.slow  # the client retries for its 20 s connect timeout
+def test_unreachable_scheduler_is_one_clear_error(tmp_path, capsys):
+    from hwsim.cli import main
+
+    (tmp_path / "wl.yaml").write_text(yaml.safe_dump(WORKLOAD))
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump({"workload": "wl.yaml", "grid": {"array.rows": [8, 16]}}))
+    assert main(["sweep", str(path), "--out", str(tmp_path / "o"), "--dask", "tcp://127.0.0.1:1"]) == 2
+    err = capsys.readouterr().err
+    assert "--dask tcp://127.0.0.1:1: cannot reach the Dask scheduler" in err and "Traceback" not in err
