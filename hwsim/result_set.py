@@ -41,7 +41,8 @@ MANIFEST = ".hwsim-result.json"
 _PARTIAL = ".partial-"
 #: File names a previous hwsim version may have left in an output folder (replaced without a manifest).
 _OUR_FILES = ("summary.json", "summary.md", "per_layer.csv", "per_op.csv", "per_op.json", "accuracy.csv",
-              "report.html", "report.md", "*.png", "*.svg", "sweep.csv", "sweep.json", "*_REPORT.csv", "*.v", "*.json")
+              "report.html", "report.md", "*.png", "*.svg", "sweep.csv", "sweep.json", "results.csv",
+              "results.parquet", "pareto.csv", "*_REPORT.csv", "*.v", "*.json")
 _ACTIVE: set[Path] = set()  # staging folders of the sets open in this process
 
 
