@@ -5,7 +5,7 @@
     ``pareto``); ``error`` is non-empty for points that could not be simulated.
 ``pareto.csv``
     the rows on the Pareto front over the spec's objectives (default: accuracy max, latency, energy
-    and area min), sorted by the first objective.
+    and area min), one front per model, sorted best-first.
 ``report.html``
     one self-contained page: the sweep's numbers, a Pareto scatter per objective pair (points coloured
     by one axis, the front outlined) and the Pareto table.
@@ -32,14 +32,24 @@ _MAX_TABLE = 200
 
 
 def pareto_flags(frame, objectives: dict) -> np.ndarray:
-    """Non-dominated rows over ``objectives`` (name -> min|max); rows with an error never qualify."""
+    """Non-dominated rows over ``objectives`` (name -> min|max), per model; rows with an error never qualify.
+
+    Different models are different workloads (their latencies and accuracies are not comparable), so
+    each model's points get their own front.
+    """
     if not len(frame):
         return np.zeros(0, dtype=bool)
     names = [k for k in objectives if k in frame.columns]
     values = np.array(frame[names].to_numpy(dtype=np.float64), copy=True)
     if "error" in frame.columns:
         values[frame["error"].fillna("").astype(str).to_numpy() != ""] = np.nan
-    return pareto_mask(values, [objectives[k] == "max" for k in names])
+    maximize = [objectives[k] == "max" for k in names]
+    if "model" not in frame.columns:
+        return pareto_mask(values, maximize)
+    out = np.zeros(len(frame), dtype=bool)
+    for rows in frame.groupby("model", sort=False).indices.values():
+        out[rows] = pareto_mask(values[rows], maximize)
+    return out
 
 
 def sort_by_objectives(frame, objectives: dict):

@@ -191,3 +191,19 @@ def test_cached_workload_round_trips_through_json():
     wl = Workload("w", ops)
     back = workload_from_json(json.loads(json.dumps(workload_to_json(wl))))
     assert back == wl and len({hash(op) for op in back.ops}) > 1
+
+
+def test_llm_and_default_models_get_one_front_each(tmp_path):
+    from hwsim.reports.sweep_report import pareto_flags
+
+    spec = sweep_from_dict({"grid": {"model": ["default", "llm:smollm2-135m"], "array.rows": [16, 32]},
+                            "models": {"llm:smollm2-135m": {"phase": "decode", "kv_len": 64}}},
+                           source=str(tmp_path / "s.yaml"), base_dir=tmp_path)
+    table = run_sweep(spec, tmp_path / "o", workers=1).frame
+    assert sorted(table["model"].unique()) == ["default", "llm:smollm2-135m"]
+    assert table.groupby("model")["macs"].nunique().eq(1).all() and table["macs"].nunique() == 2
+    flags = pareto_flags(table, spec.objectives)
+    assert all(flags[(table["model"] == m).to_numpy()].any() for m in table["model"].unique())
+    with pytest.raises(ConfigError, match="models.llm:smollm2-135m.colour: unknown option"):
+        check_points(sweep_from_dict({"grid": {"model": ["llm:smollm2-135m"]},
+                                      "models": {"llm:smollm2-135m": {"colour": 1}}}))
