@@ -88,10 +88,10 @@ def run_study(name: str, out_dir=None, arch=None, *, only=None, log=print) -> li
         except ValueError as err:  # e.g. a format pair the array's PEs do not support
             perf, acc = None, {**acc, "cost_note": str(err).split(";")[0]}
         rows.append(_row(label, acc, perf))
+        if out_dir is not None:  # after every row: a long study keeps what it has
+            write(study, rows, Path(out_dir), time.perf_counter() - start)
         log(f"{name}: {label}: " + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
                                              for k, v in rows[-1].items() if k != "row"))
-    if out_dir is not None:
-        write(study, rows, Path(out_dir), time.perf_counter() - start)
     return rows
 
 

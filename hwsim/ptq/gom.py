@@ -15,7 +15,8 @@ attribute ``ori_lambda = λ`` and multiplies λ back inside its statistics and �
 per-tensor quantization of the norm input sees channel maxima on a log scale.
 
 Data shifting (``shift: true``): a norm output ``h`` read only by linears is shifted per channel by
-``δ_c = −(max_c + min_c)/2`` (symmetric ranges): the norm's β becomes ``β + δ`` (an RMSNorm gets a β input)
+``δ_c = −(max_c + min_c)/2`` (symmetric ranges; limited to half the largest half-range so β stays an int16
+zero point of the norm unit): the norm's β becomes ``β + δ`` (an RMSNorm gets a β input)
 and every reading linear's bias ``B − δW``. Norm outputs with other readers (post-LN residual paths) are
 not shifted.
 """
@@ -115,6 +116,14 @@ def _scale_residuals(g, graph, lam: dict) -> None:
                 _replace_op(g, u.name, attrs={**u.attrs, "ori_lambda": lt})
 
 
+def shift_amounts(lo, hi) -> np.ndarray:
+    """``δ_c = −(max_c + min_c)/2``, limited to half the largest shifted half-range ``A = max_c (max_c−min_c)/2``
+    so the norm unit's β (an int16-stage zero point at the output's scale) stays representable."""
+    lo, hi = np.asarray(lo, np.float64), np.asarray(hi, np.float64)
+    limit = 0.5 * float(np.max((hi - lo) / 2.0))
+    return np.clip(-(hi + lo) / 2.0, -limit, limit)
+
+
 def _replace_op(g, name: str, **changes) -> None:
     i = [o.name for o in g.ops].index(name)
     g.ops[i] = replace(g.ops[i], **changes)
@@ -128,7 +137,7 @@ def _shift(g, graph, stats) -> None:
         if op.kind not in NORMS or not readers or any(u.kind != "linear" or u.inputs[0] != h for u in readers):
             continue
         stats.require(h, "minmax_channel")
-        delta = -(stats.max_channel[h] + stats.min_channel[h]) / 2.0
+        delta = shift_amounts(stats.min_channel[h], stats.max_channel[h])
         current = g.op(op.name)
         if len(current.inputs) > 2:
             g.set_weight(current.inputs[2], (np.asarray(g.weights[current.inputs[2]], np.float64)

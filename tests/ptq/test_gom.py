@@ -66,11 +66,19 @@ def test_data_shifting_centres_the_norm_output_and_folds_into_the_bias():
     calib = _feeds(3, seed=7)
     q = apply_recipe(g, {"recipe": [{"gom": {"shift": True}}]}, calib)
     assert q.op("n0").inputs[-1] == "n0.shift_beta" and q.op("fc1").inputs[-1] == "fc1.shift_bias"
-    st = calibrate(q, calib, ["minmax_channel"])
-    assert np.abs(st.max_channel["h"] + st.min_channel["h"]).max() < 1e-4 * np.abs(st.max_channel["h"]).max()
+    s0, st = calibrate(g, calib, ["minmax_channel"]), calibrate(q, calib, ["minmax_channel"])
+    off = lambda s: np.abs(s.max_channel["h"] + s.min_channel["h"]).mean()  # noqa: E731
+    assert off(st) < 0.5 * off(s0)
     a = run_graph(g, _feeds(1)[0], FloatBackend())["logits"]
     b = run_graph(q, _feeds(1)[0], FloatBackend())["logits"]
     assert np.abs(a - b).max() < 1e-4 * np.abs(a).max()
+
+
+def test_shift_amounts_centre_and_stay_within_half_the_largest_half_range():
+    from hwsim.ptq.gom import shift_amounts
+
+    d = shift_amounts([-2.0, 0.0, 100.0], [2.0, 1.0, 102.0])
+    assert list(d) == [0.0, -0.5, -1.0]  # A = 2: the far-off channel is limited to -A/2
 
 
 def test_gom_on_a_post_ln_encoder_graph():
