@@ -71,7 +71,7 @@ def output_clip(w_scaled: np.ndarray, s: np.ndarray, h: np.ndarray, quantizer: W
         spec = weight_spec(w_scaled, quantizer.fmt, quantizer.granularity, quantizer.group_size,
                            symmetric=quantizer.symmetric, clip_ratio=r)
         d = ((w_scaled - weight_values(spec)) / s[:, None]).reshape(k // gs, gs, n)
-        errors.append(np.einsum("agn,agh,ahn->an", d, blocks, d))
+        errors.append(np.sum(d * (blocks @ d), axis=1))  # [groups, N]
     best = np.asarray(CLIP_RATIOS)[np.argmin(np.stack(errors), axis=0)]
     return np.repeat(best, gs, axis=0)
 

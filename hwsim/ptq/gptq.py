@@ -55,7 +55,7 @@ def inverse_hessian_factor(h: np.ndarray, damp: float) -> np.ndarray:
 def output_error(w: np.ndarray, w_hat: np.ndarray, h: np.ndarray) -> float:
     """``tr(ΔWᵀ H ΔW)`` with ``ΔW = W - Ŵ``: twice the mean squared output error per row for ``H = 2XᵀX/rows``."""
     d = np.asarray(w, np.float64) - np.asarray(w_hat, np.float64)
-    return float(np.einsum("kn,kj,jn->", d, np.asarray(h, np.float64), d))
+    return float(np.sum(d * (np.asarray(h, np.float64) @ d)))  # BLAS; an unoptimised 3-operand einsum is K²N
 
 
 def gptq_quantize(w: np.ndarray, h: np.ndarray, quantizer: WeightQuantizer, *, block_size: int = 128,
