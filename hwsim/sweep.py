@@ -408,8 +408,11 @@ def check_points(spec: SweepSpec) -> None:
             attempt({**first, **dict(zip(axis.keys, value, strict=True))}, label, reach)
             if len(problems) > MAX_LISTED:
                 break
-    from hwsim.sweep_models import check_model_recipe
+    from hwsim.sweep_models import check_model_recipe, recipe_label
 
+    labels = [recipe_label(r) for r in spec.axis_values("recipe")]
+    for dup in sorted({x for x in labels if labels.count(x) > 1}):
+        problems.append(f"sweep.grid.recipe: two recipes are named {dup!r}; give inline recipes distinct names")
     for key in ("model", "recipe"):
         for value in spec.axis_values(key):
             text = check_model_recipe(spec, key, value)

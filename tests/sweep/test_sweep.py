@@ -207,3 +207,9 @@ def test_llm_and_default_models_get_one_front_each(tmp_path):
     with pytest.raises(ConfigError, match="models.llm:smollm2-135m.colour: unknown option"):
         check_points(sweep_from_dict({"grid": {"model": ["llm:smollm2-135m"]},
                                       "models": {"llm:smollm2-135m": {"colour": 1}}}))
+
+
+def test_recipe_names_must_be_distinct(tmp_path):
+    inline = {"name": "w8a8", "recipe": [{"rtn": {"weights": "int8", "activations": "int8"}}]}
+    with pytest.raises(ConfigError, match="two recipes are named 'w8a8'"):
+        check_points(sweep_from_dict({"grid": {"model": ["minilm"], "recipe": ["w8a8", inline]}}))
