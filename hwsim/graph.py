@@ -184,6 +184,21 @@ class Graph:
                 return
         raise ValueError(f"graph {self.name!r}: no op named {op_name!r}")
 
+    def untie(self, op_name: str, tensor: str) -> str:
+        """Give op ``op_name`` its own copy of a constant that other ops also read (tied embeddings: a pass
+        that rescales the lm_head must not rescale the embedding table); returns the tensor it now reads."""
+        self._check_mutable()
+        readers = [op for op in self.ops if tensor in op.inputs]
+        if len(readers) <= 1:
+            return tensor
+        name = f"{tensor}@{op_name}"
+        if name not in self.tensors:
+            info = self.tensors[tensor]
+            self.add_tensor(name, info.shape, dtype=info.dtype, is_weight=True, quant=info.quant)
+            self.weights[name] = self.weights[tensor]
+        self.rewire(op_name, tensor, name)
+        return name
+
     def set_quant(self, tensor: str, quant: QuantSpec | None) -> None:
         self._check_mutable()
         self.tensors[tensor] = replace(self.tensors[tensor], quant=quant)

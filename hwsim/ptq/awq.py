@@ -205,7 +205,7 @@ def _apply_fold(g, graph, x: str, s: np.ndarray, group, fold, users) -> None:
         return
     for u in group:
         w = np.asarray(g.weights[u.inputs[1]], np.float64)
-        g.set_weight(u.inputs[1], (w * s64[:, None]).astype(np.float32))
+        g.set_weight(g.untie(u.name, u.inputs[1]), (w * s64[:, None]).astype(np.float32))
     if fold is not None:  # divide the producing linear's output columns (and bias) by s
         prev = fold[1]
         w = np.asarray(g.weights[prev.inputs[1]], np.float64)

@@ -122,7 +122,8 @@ def _fold(g, graph, op, t: str, lam: np.ndarray, linears, others) -> None:
         g.set_weight(op.inputs[2], (np.asarray(graph.weights[op.inputs[2]], np.float64) / lam64).astype(np.float32))
     for u in linears:
         w = np.asarray(graph.weights[u.inputs[1]], np.float64)
-        g.set_weight(u.inputs[1], (w * lam64[:, None]).astype(np.float32))
+        own = g.untie(u.name, u.inputs[1])  # a tied lm_head must not rescale the embedding table
+        g.set_weight(own, (w * lam64[:, None]).astype(np.float32))
     if not others:
         return
     lam_name, restored = t + ".smooth_lambda", t + ".unsmoothed"

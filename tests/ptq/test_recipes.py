@@ -163,3 +163,27 @@ def test_readme_recipe_step_example_runs():
     assert q.tensors["fc1.w"].quant.describe() == "int4/channel"
     with pytest.raises(ConfigError, match=r"recipe\[0\].half_range_rtn.weights"):
         load_recipe({"recipe": [{"half_range_rtn": {"weights": "fp8"}}]})
+
+
+def test_smoothquant_unties_a_tied_lm_head():
+    """An embedding table read again by the lm_head (tied weights): smoothing the head must not rescale the
+    embedding. The smoothed graph computes the same function; the head reads its own copy."""
+    rng = np.random.default_rng(5)
+    g = Graph("tied")
+    g.add_tensor("ids", (1, 6), dtype="int64")
+    g.add_tensor("E", (16, 40), is_weight=True)
+    g.weights["E"] = rng.normal(size=(16, 40)).astype(np.float32)
+    g.add_tensor("gamma", (16,), is_weight=True)
+    g.weights["gamma"] = (rng.uniform(0.5, 2, size=16) * np.where(np.arange(16) == 3, 30, 1)).astype(np.float32)
+    for name, shape in (("x", (1, 6, 16)), ("h", (1, 6, 16)), ("logits", (1, 6, 40))):
+        g.add_tensor(name, shape)
+    g.add_op("embed", "embedding", ["ids", "E"], ["x"], table_transposed=True)
+    g.add_op("norm", "rmsnorm", ["x", "gamma"], ["h"], eps=1e-5)
+    g.add_op("head", "linear", ["h", "E"], ["logits"])
+    g.inputs, g.outputs = ("ids",), ("logits",)
+    g.freeze()
+    feeds = [{"ids": rng.integers(0, 40, size=(1, 6))} for _ in range(2)]
+    s = apply_recipe(g, {"recipe": [{"smoothquant": {"alpha": 0.5}}]}, feeds)
+    assert s.op("head").inputs[1] != "E" and np.array_equal(s.weights["E"], g.weights["E"])
+    np.testing.assert_allclose(run_graph(s, feeds[0], FloatBackend())["logits"],
+                               run_graph(g, feeds[0], FloatBackend())["logits"], rtol=1e-4, atol=1e-4)
