@@ -29,6 +29,9 @@ def main(argv=None) -> None:
     args = ap.parse_args(argv)
 
     from hwsim.calibration import calibrate
+    from hwsim.threads import limit_blas_threads
+
+    limit_blas_threads()  # as the hwsim CLI: one BLAS thread unless HWSIM_THREADS says otherwise
     from hwsim.models.run import smollm2_task
     from hwsim.ptq import load_recipe
 

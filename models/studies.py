@@ -123,6 +123,9 @@ def main(argv=None) -> int:
 
 
 def cli(argv=None) -> int:
+    from hwsim.threads import limit_blas_threads
+
+    limit_blas_threads()  # one BLAS thread per process unless HWSIM_THREADS says otherwise (BENCHMARKS.md)
     ap = argparse.ArgumentParser(prog="python -m hwsim.models.studies", description=__doc__.splitlines()[0])
     ap.add_argument("study", help="study name, or LIST")
     ap.add_argument("--out", default="results/studies", help="output folder for NAME.csv and NAME.md")
