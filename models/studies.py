@@ -75,6 +75,9 @@ def run_study(name: str, out_dir=None, arch=None, *, only=None, log=print) -> li
     if name not in STUDIES:
         raise ValueError(f"study must be one of {', '.join(sorted(STUDIES))}, not {name!r}")
     study = STUDIES[name]
+    unknown = sorted(set(only or ()) - {label for label, _ in study.rows})
+    if unknown:
+        raise ValueError(f"study {name!r}: rows must be among {[label for label, _ in study.rows]}, not {unknown!r}")
     start = time.perf_counter()
     task = _task(study)
     reference = [run_graph(task.graph, feeds, FloatBackend()) for feeds in task.evaluation]
@@ -129,7 +132,7 @@ def cli(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m hwsim.models.studies", description=__doc__.splitlines()[0])
     ap.add_argument("study", help="study name, or LIST")
     ap.add_argument("--out", default="results/studies", help="output folder for NAME.csv and NAME.md")
-    ap.add_argument("--rows", default=None, help="comma-separated row labels to run (default: all)")
+    ap.add_argument("--rows", default=None, help="row labels to run, separated by ';' (default: all)")
     args = ap.parse_args(argv)
     if args.study == "LIST":
         for s in STUDIES.values():
@@ -138,7 +141,7 @@ def cli(argv=None) -> int:
     if args.study not in STUDIES:
         print(f"study: expected one of {', '.join(sorted(STUDIES))} or LIST, not {args.study!r}", file=sys.stderr)
         return 2
-    only = set(args.rows.split(",")) if args.rows else None
+    only = {r.strip() for r in args.rows.split(";")} if args.rows else None
     run_study(args.study, args.out, only=only, log=lambda m: print(m, flush=True))
     return 0
 

@@ -28,3 +28,5 @@ def test_issue9_studies_are_registered_and_bad_names_fail():
     with pytest.raises(ValueError, match="study must be one of"):
         studies.run_study("nope")
     assert studies.cli(["nope"]) == 2
+    with pytest.raises(ValueError, match="rows must be among"):
+        studies.run_study("c-smollm2-w8a8-static", only={"RTN, typo"})
