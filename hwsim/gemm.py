@@ -550,7 +550,7 @@ def _mx_values(fmt, codes: np.ndarray, scales: np.ndarray, axis: int) -> np.ndar
 
 
 def gemm_fixed_grouped(a_codes, a_format, b_codes, b_format, group_size: int, *, a_zero_point=0,
-                       b_zero_point=0, groups: slice | None = None):
+                       b_zero_point=0, groups: slice | None = None, as_values: bool = False):
     """Exact fixed-point accumulators of ``A @ B`` per group of ``group_size`` along K, in one batched GEMM.
 
     Parameters
@@ -562,6 +562,9 @@ def gemm_fixed_grouped(a_codes, a_format, b_codes, b_format, group_size: int, *,
     b_zero_point : int, 1 x N, or G x N ints (one zero point per group and column)
     groups : slice, optional
         Only these groups (bounds memory: the result holds ``len(groups) * M * N`` int64).
+    as_values : bool
+        Return the exact values ``acc · 2^lsb`` as floats (float32 or float64, whichever the exact BLAS path
+        used; float64 otherwise) instead of int64 accumulators — saves a conversion pass for epilogues.
 
     Returns
     -------
@@ -595,6 +598,8 @@ def gemm_fixed_grouped(a_codes, a_format, b_codes, b_format, group_size: int, *,
         vb = _value_operand(b[k0:k1], b_fmt, zpb, "b_codes", dtype)
         values = np.matmul(va.reshape(a.shape[0], g, group_size).transpose(1, 0, 2),
                            vb.reshape(g, group_size, b.shape[1]))
+        if as_values:
+            return values, lsb
         return np.ldexp(values.astype(np.float64), -lsb).astype(np.int64), lsb
     fa = _fixed_operand(a[:, k0:k1], a_fmt, zpa, "a_codes")
     fb = _fixed_operand(b[k0:k1], b_fmt, zpb, "b_codes")
@@ -604,4 +609,6 @@ def gemm_fixed_grouped(a_codes, a_format, b_codes, b_format, group_size: int, *,
     if acc.dtype == object:
         raise ValueError(f"group accumulators exceed 62 bits for {a_fmt.name} x {b_fmt.name}, "
                          f"not group_size {group_size!r}")
+    if as_values:
+        return np.ldexp(acc.astype(np.float64), lsb), lsb
     return acc, a_fmt.lsb_exponent + b_fmt.lsb_exponent

@@ -34,8 +34,9 @@ from hwsim.requant import quantize_multiplier, requantize
 
 #: Integer-valued element kinds: their exact accumulators are integers the requant unit can take.
 INTEGER_KINDS = ("int", "dint")
-#: Largest group-accumulator block (elements) held at once by the group epilogue (bounds memory).
-GROUP_BLOCK_ELEMENTS = 1 << 24
+#: Largest group-accumulator block (elements) held at once by the group epilogue (bounds memory, stays in
+#: cache for the per-group scale-and-add loop).
+GROUP_BLOCK_ELEMENTS = 1 << 22
 
 
 def is_integer_format(fmt: str) -> bool:
@@ -81,28 +82,38 @@ def _integer_path(x: QTensor, w: QuantSpec, out: QuantSpec | None) -> bool:
 
 
 def _grouped_sum(x: QTensor, w: QuantSpec) -> np.ndarray:
-    """``Σ_g acc_g s_w[g] 2^lsb (+ offset terms)`` in float64, groups in ascending order."""
+    """``Σ_g acc_g s_w[g] 2^lsb (+ offset terms)`` in float64, groups in ascending order.
+
+    Computed in column blocks small enough that the block's group accumulators stay in cache; the exact
+    values ``acc_g 2^lsb`` come straight from the batched exact GEMM (no integer conversion pass).
+    """
     g = w.group_size
     n_groups = w.codes.shape[0] // g
     m, n = x.codes.shape[0], w.codes.shape[1]
-    zpb = 0 if w.zero_point is None else np.asarray(w.zero_point, np.int64)
+    zpb = None if w.zero_point is None else np.asarray(w.zero_point, np.int64)
     scale = np.asarray(w.scale, np.float64)
     offset = None if w.offset is None else np.asarray(w.offset, np.float64)
     x_sums = None
     if offset is not None:
         fx, lsb_x = x.fixed()
         x_sums = np.ldexp(fx.reshape(m, n_groups, g).sum(axis=2).astype(np.float64), lsb_x)  # [M, G]
-    y = np.zeros((m, n))
-    step = max(1, GROUP_BLOCK_ELEMENTS // max(m * n, 1))
-    for start in range(0, n_groups, step):
-        sel = slice(start, min(start + step, n_groups))
-        acc, lsb = gemm_fixed_grouped(x.codes, x.fmt, w.codes, w.element_format, g,
-                                      a_zero_point=_zero_point(x.zero_point) if np.ndim(x.zero_point) == 0
-                                      else x.zero_point, b_zero_point=zpb, groups=sel)
-        for j, gi in enumerate(range(sel.start, sel.stop)):
-            y += acc[j] * (scale[gi] * 2.0**lsb)
+    a_zp = _zero_point(x.zero_point) if np.ndim(x.zero_point) == 0 else x.zero_point
+    y = np.empty((m, n))
+    width = max(1, min(n, GROUP_BLOCK_ELEMENTS // max(m * n_groups, 1)))
+    for c0 in range(0, n, width):
+        cols = slice(c0, min(c0 + width, n))
+        zp = 0 if zpb is None else (zpb[:, cols] if zpb.ndim == 2 else zpb)
+        values, _ = gemm_fixed_grouped(x.codes, x.fmt, w.codes[:, cols], w.element_format, g, a_zero_point=a_zp,
+                                       b_zero_point=zp, as_values=True)
+        block = np.zeros((m, cols.stop - cols.start))
+        term = np.empty_like(block)
+        for gi in range(n_groups):  # in place: the same roundings as block += values[gi] * scale[gi]
+            np.multiply(values[gi], scale[gi, cols], out=term)
+            block += term
             if offset is not None:
-                y += x_sums[:, gi:gi + 1] * offset[gi]
+                np.multiply(x_sums[:, gi:gi + 1], offset[gi, cols], out=term)
+                block += term
+        y[:, cols] = block
     return y
 
 
