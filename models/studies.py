@@ -60,6 +60,7 @@ def _row(label: str, acc: dict, perf) -> dict:
         s = perf.summary()
         row["cycles"] = int(s["total_cycles"])
         row["energy_uj"] = float(s["energy_total_pj"]) * 1e-6
+        row["cost_note"] = ""
     else:
         row["cycles"], row["energy_uj"] = None, None
         row["cost_note"] = acc.get("cost_note", "")
@@ -105,9 +106,12 @@ def markdown(study: Study, rows: list[dict], seconds: float) -> str:
              "|---|" + "---|" * len(keys)]
     for r in rows:
         lines.append(f"| {r['row']} | " + " | ".join(
-            f"{r[k]:.4g}" if isinstance(r[k], float) else f"{r[k]:,}" if isinstance(r[k], int) else str(r[k])
-            for k in keys) + " |")
+            _cell(r.get(k, "")) for k in keys) + " |")
     return "\n".join(lines) + "\n"
+
+
+def _cell(v) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else f"{v:,}" if isinstance(v, int) else str(v)
 
 
 def write(study: Study, rows: list[dict], out: Path, seconds: float) -> None:

@@ -19,6 +19,8 @@ def test_study_runs_rows_and_writes_csv_and_markdown(tmp_path):
     assert rows[1]["cycles"] > rows[0]["cycles"]  # the online Hadamards are charged
     assert (tmp_path / "t-minilm.csv").read_text().startswith("row,")
     assert "| RTN |" in (tmp_path / "t-minilm.md").read_text()
+    md = studies.markdown(study, [{"row": "a", "cycles": None, "cost_note": "n/a"}, {"row": "b", "cycles": 5}], 1.0)
+    assert "| b | 5 |  |" in md  # a row without a column's key leaves the cell empty
 
 
 def test_issue9_studies_are_registered_and_bad_names_fail():
