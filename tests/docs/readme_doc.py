@@ -42,7 +42,7 @@ BLOCKS = {
     " --out out_wl": "exact",
     "hwsim run --arch bad.yaml --workload w.yaml": ("skip", "needs the bad.yaml shown above it (error format "
                                                             "is tested in tests/perf)"),
-    "hwsim run": ("skip", "hwsim run output is being reworked (per-format performance); see module docstring"),
+    "hwsim run": "exact",
     "hwsim run --model smollm2 --out smol": ("skip", "about a minute of numerics; figures checked by tests/models"),
     "hwsim run --workload llm:llama-2-7b --phase prefill --seq-len 2048 --arch "
     "examples/arch/llm_int8_128x128_ws_1mib.yaml": "exact",
