@@ -49,8 +49,8 @@ from hwsim.int_pool import integer_mean_pool
 from hwsim.int_rope import integer_rope
 from hwsim.int_softmax import calibrate_softmax, integer_softmax
 from hwsim.layernorm import calibrate_norm, float_norm, integer_norm
-from hwsim.qlinear import encode_output, quantized_linear, quantized_matmul, requant_accumulator, requantize_tensor
-from hwsim.qspec import QTensor, QuantSpec, quantize_activation, quantize_to_spec, token_scale
+from hwsim.qlinear import quantized_linear, quantized_matmul, requant_accumulator, requantize_tensor
+from hwsim.qspec import QTensor, QuantSpec, quantize_activation, quantize_to_spec, weight_values
 
 
 def _real(x) -> np.ndarray:
@@ -147,7 +147,7 @@ class IntegerExecutor:
         xq = self._as_q(op.inputs[0], x)
         if w_spec is None or w_spec.codes is None or xq is None:
             self._note(op, "float")
-            weights = w if w_spec is None or w_spec.codes is None else _weight_values(w_spec)
+            weights = w if w_spec is None or w_spec.codes is None else weight_values(w_spec)
             y = _real(x) @ np.asarray(weights, np.float64)
             return self._finish(op, y if b is None else y + b)
         if self.fixed_point is not None:
@@ -432,12 +432,6 @@ def _no_zero_point(op, zp: int) -> None:
                               f"(zero point 0), not zero point {zp}")
 
 
-def _weight_values(spec: QuantSpec) -> np.ndarray:
-    from hwsim.qspec import weight_values
-
-    return weight_values(spec)
-
-
 def _rows(scale, lead: tuple) -> np.ndarray:
     """Per-tensor scale as is; a per-row scale flattened to ``[M, 1]``."""
     scale = np.asarray(scale, np.float64)
@@ -462,5 +456,4 @@ def _same_spec(x: QTensor, spec: QuantSpec) -> bool:
             and float(x.scale) == float(spec.scale) and int(x.zero_point) == int(spec.zero_point or 0))
 
 
-__all__ = ["KERNELS", "FixedPointError", "IntegerExecutor", "mask_bias", "requant_accumulator", "token_scale",
-           "encode_output"]
+__all__ = ["KERNELS", "FixedPointError", "IntegerExecutor"]

@@ -79,8 +79,9 @@ class _BoundedLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
-def _read_text(path: Path, what: str) -> str:
-    size = path.stat().st_size
+def read_text_bounded(path: Path, what: str) -> str:
+    """A text input, its size checked before reading; non-UTF-8 bytes named with the file and offset."""
+    size = path.stat().st_size  # FileNotFoundError names the path
     if size > budget("INPUT_BYTES"):
         raise ConfigError(str(path), [f"{what}: {limit_message('INPUT_BYTES', size, 'file size in bytes')}"])
     data = path.read_bytes()
@@ -106,7 +107,7 @@ def parse_yaml(text: str, *, source: str, what: str):
 def load_yaml(path, *, what: str):
     """Read and parse the YAML file ``path`` (size checked before reading); return its data."""
     path = Path(path)
-    return parse_yaml(_read_text(path, what), source=str(path), what=what)
+    return parse_yaml(read_text_bounded(path, what), source=str(path), what=what)
 
 
 def load_yaml_mapping(path, *, what: str) -> dict:

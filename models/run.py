@@ -153,11 +153,9 @@ def quantize_and_score(task: ModelTask, recipe, reference: list) -> tuple[object
 
 
 def price(qgraph, arch):
-    """Cycles/energy of a quantized graph via ``hwsim.perf`` (None when the perf model is not installed)."""
-    try:
-        from hwsim.perf.api import simulate
-    except ModuleNotFoundError:
-        return None
+    """Cycles/energy of a quantized graph via ``hwsim.perf`` (each op at its own formats)."""
+    from hwsim.perf.api import simulate
+
     return simulate(qgraph, arch)
 
 
@@ -231,12 +229,11 @@ def run_model(model: str = "minilm", arch=None, formats=None, sentences: int | N
         norm_errors[recipe.name] = [{"op": n, **{k: round(v, 6) for k, v in st.items()}}
                                     for n, st in executor.norm_stats.items()]
         perf = price(qgraph, arch)
-        frame = perf.to_frame() if perf is not None else qgraph.to_frame()
+        frame = perf.to_frame()
         frame.insert(0, "format", recipe.name)
         frame["numerics"] = frame["name"].map(executor.numerics).fillna("")
         frames.append(frame)
-        if perf is not None:
-            performance[recipe.name] = _perf_summary(perf)
+        performance[recipe.name] = _perf_summary(perf)
     summary = _summary(task, [r.name for r in recipes], rows, performance, norm_errors)
     summary["wall_seconds"] = round(process_seconds(start), 2)
     summary["markdown"] = summary_markdown(summary)
@@ -253,19 +250,15 @@ def _summary(task: ModelTask, names: list, rows: list, performance: dict, norm_e
     for key in ("cosine_vs_float", "perplexity", "perplexity_float", "next_token_agreement"):
         if key in rows[0]:
             summary[key] = rows[0][key]
-    if performance:
-        first = performance[names[0]]
-        summary["architecture"] = first["architecture"]
-        summary["performance"] = {k: v for k, v in first.items() if k not in ("architecture", "energy_pj",
-                                                                               "energy_total_pj")}
-        summary["total_cycles"] = int(first["total_cycles"])
-        summary["latency_us"] = float(first["latency_us"])
-        summary["energy_pj"] = first["energy_pj"]
-        summary["energy_total_pj"] = first["energy_total_pj"]
-        summary["performance_by_format"] = performance
-    else:
-        summary["architecture"] = None
-        summary["performance"] = "hwsim.perf not installed: accuracy only"
+    first = performance[names[0]]
+    summary["architecture"] = first["architecture"]
+    summary["performance"] = {k: v for k, v in first.items() if k not in ("architecture", "energy_pj",
+                                                                           "energy_total_pj")}
+    summary["total_cycles"] = int(first["total_cycles"])
+    summary["latency_us"] = float(first["latency_us"])
+    summary["energy_pj"] = first["energy_pj"]
+    summary["energy_total_pj"] = first["energy_total_pj"]
+    summary["performance_by_format"] = performance
     return summary
 
 

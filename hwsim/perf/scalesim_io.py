@@ -40,6 +40,7 @@ from hwsim.limits import budget, limit_message
 from hwsim.perf.timing import compute_cycles, map_gemm, sram_words
 from hwsim.perf.workload import GemmOp, Workload
 from hwsim.result_set import result_set
+from hwsim.safe_yaml import read_text_bounded
 
 COMPUTE_HEADER = ("LayerID, Total Cycles (incl. prefetch), Total Cycles, Stall Cycles, Overall Util %, "
                   "Mapping Efficiency %, Compute Util %,\n")
@@ -51,18 +52,6 @@ DETAIL_HEADER = ("LayerID, SRAM IFMAP Start Cycle, SRAM IFMAP Stop Cycle, SRAM I
                  "DRAM IFMAP Start Cycle, DRAM IFMAP Stop Cycle, DRAM IFMAP Reads, "
                  "DRAM Filter Start Cycle, DRAM Filter Stop Cycle, DRAM Filter Reads, "
                  "DRAM OFMAP Start Cycle, DRAM OFMAP Stop Cycle, DRAM OFMAP Writes,\n")
-
-
-def _read_text(path: Path, what: str) -> str:
-    """A text input, its size checked before reading; non-UTF-8 bytes named with the file and offset."""
-    size = path.stat().st_size  # FileNotFoundError names the path
-    if size > budget("INPUT_BYTES"):
-        raise ConfigError(str(path), [f"{what}: {limit_message('INPUT_BYTES', size, 'file size in bytes')}"])
-    data = path.read_bytes()
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ConfigError(str(path), [f"{what}: not UTF-8 text (byte {exc.start} is {data[exc.start]:#04x})"]) from None
 
 
 @dataclass(frozen=True)
@@ -83,7 +72,7 @@ def read_config(path) -> ScaleSimConfig:
     path = Path(path)
     cp = configparser.ConfigParser(interpolation=None)  # a '%' in a value is text, as SCALE-Sim reads it
     try:
-        cp.read_string(_read_text(path, "cfg"), source=str(path))
+        cp.read_string(read_text_bounded(path, "cfg"), source=str(path))
     except configparser.Error as exc:
         raise ConfigError(str(path), [f"cfg: not a valid SCALE-Sim config ({short_text(exc)})"]) from None
     problems: list[str] = []
@@ -176,7 +165,7 @@ class Topology:
 def read_topology(path, mode: str | None = None) -> Topology:
     """Read a SCALE-Sim topology CSV (``mode`` ``"conv"``/``"gemm"``, or detected from the header)."""
     path = Path(path)
-    lines = [ln.strip() for ln in _read_text(path, "topology").splitlines()]
+    lines = [ln.strip() for ln in read_text_bounded(path, "topology").splitlines()]
     lines = [ln for ln in lines if ln]
     if not lines:
         raise ConfigError(str(path), ["topology: file is empty"])

@@ -19,7 +19,7 @@ import numpy as np
 
 from hwsim.formats import get_format
 from hwsim.ptq.recipe import RecipeStep, register_step
-from hwsim.ptq.smoothquant import FOLDABLE_USERS, _fold, smoothing_factors
+from hwsim.ptq.smoothquant import fold_scales, foldable_consumers, smoothing_factors
 from hwsim.qspec import quantize_to_spec, static_scale, weight_spec, weight_values
 
 
@@ -48,14 +48,14 @@ class AQAS(RecipeStep):
             if op.kind not in ("layernorm", "rmsnorm"):
                 continue
             t = op.outputs[0]
-            linears = [u for u in users.get(t, []) if u.kind == "linear" and u.inputs[0] == t]
-            if not linears or any(u.kind not in FOLDABLE_USERS for u in users.get(t, [])):
+            linears, others = foldable_consumers(users, t)
+            if not linears:
                 continue
             stats.require(t, "input_rows")
             ws = [np.asarray(graph.weights[u.inputs[1]], np.float64) for u in linears]
             lam = self._best(self.params_for(op.name), np.asarray(stats.input_rows[t], np.float64),
                              np.asarray(stats.amax_channel[t], np.float64), ws)
-            _fold(g, graph, op, t, lam, linears, [u for u in users[t] if u.kind != "linear"])
+            fold_scales(g, graph, op, t, lam, linears, others)
         return g
 
     @staticmethod

@@ -32,7 +32,7 @@ import numpy as np
 
 from hwsim.ptq.gptq import check_quantizer_params, output_error
 from hwsim.ptq.recipe import RecipeStep, register_step
-from hwsim.ptq.smoothquant import _fold
+from hwsim.ptq.smoothquant import fold_scales
 from hwsim.ptq.weight_quantizer import WeightQuantizer
 from hwsim.qspec import weight_spec, weight_values
 
@@ -201,7 +201,7 @@ def _apply_fold(g, graph, x: str, s: np.ndarray, group, fold, users) -> None:
     s64 = s.astype(np.float64)
     if fold is not None and fold[0] == "norm":
         others = [u for u in users[x] if u.kind != "linear"]
-        _fold(g, g, fold[1], x, s, group, others)  # reads the weights as folded so far
+        fold_scales(g, g, fold[1], x, s, group, others)  # reads the weights as folded so far
         return
     for u in group:
         w = np.asarray(g.weights[u.inputs[1]], np.float64)

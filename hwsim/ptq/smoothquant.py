@@ -72,8 +72,8 @@ class SmoothQuant(RecipeStep):
             if op.kind not in p["producers"]:
                 continue
             t = op.outputs[0]
-            linears = [u for u in users.get(t, []) if u.kind == "linear" and u.inputs[0] == t]
-            if not linears or any(u.kind not in FOLDABLE_USERS for u in users.get(t, [])):
+            linears, others = foldable_consumers(users, t)
+            if not linears:
                 continue
             stats.require(t, "amax_channel")
             ws = [np.asarray(graph.weights[u.inputs[1]], np.float64) for u in linears]
@@ -85,9 +85,18 @@ class SmoothQuant(RecipeStep):
                                      p["search_activations"], p["search_weights"])
             chosen[op.name] = float(alpha)
             lam = smoothing_factors(stats.amax_channel[t], ws, float(alpha))
-            _fold(g, graph, op, t, lam, linears, [u for u in users[t] if u.kind != "linear"])
+            fold_scales(g, graph, op, t, lam, linears, others)
         g.meta["smoothquant"] = chosen
         return g
+
+
+def foldable_consumers(users: dict, t: str) -> tuple[list, list]:
+    """The linears reading norm output ``t`` and its other consumers, when a per-channel λ can be folded
+    (every consumer is a linear, a residual ``add`` or pooling); ``([], [])`` otherwise."""
+    linears = [u for u in users.get(t, []) if u.kind == "linear" and u.inputs[0] == t]
+    if not linears or any(u.kind not in FOLDABLE_USERS for u in users.get(t, [])):
+        return [], []
+    return linears, [u for u in users[t] if u.kind != "linear"]
 
 
 def search_alpha(x, x_amax, weights, grid, act_fmt: str, weight_fmt: str | None = None) -> float:
@@ -115,7 +124,7 @@ def smoothing_factors(x_amax, weights, alpha: float) -> np.ndarray:
     return lam.astype(np.float32)
 
 
-def _fold(g, graph, op, t: str, lam: np.ndarray, linears, others) -> None:
+def fold_scales(g, graph, op, t: str, lam: np.ndarray, linears, others) -> None:
     lam64 = lam.astype(np.float64)
     g.set_weight(op.inputs[1], (np.asarray(graph.weights[op.inputs[1]], np.float64) / lam64).astype(np.float32))
     if op.kind == "layernorm" and len(op.inputs) > 2:
