@@ -153,14 +153,14 @@ def _fixed_operand(codes, fmt: ElementFormat, zero_point, argument: str) -> np.n
     return fixed
 
 
-def _operand_bound(fmt: ElementFormat, zero_point: np.ndarray) -> int:
+def operand_bound(fmt: ElementFormat, zero_point: np.ndarray) -> int:
     """Largest possible ``|F - zero_point|`` over the format's codes (no pass over the data)."""
     zp_lo, zp_hi = int(np.min(zero_point)), int(np.max(zero_point))
     return max(abs(fmt.fixed_min - zp_hi), abs(fmt.fixed_max - zp_lo), abs(fmt.fixed_min - zp_lo),
                abs(fmt.fixed_max - zp_hi))
 
 
-def _value_operand(codes, fmt: ElementFormat, zero_point, argument: str, dtype) -> np.ndarray:
+def value_operand(codes, fmt: ElementFormat, zero_point, argument: str, dtype) -> np.ndarray:
     """Operand values (``value - zero_point``) in ``dtype`` by one table lookup.
 
     Every value is ``F * 2**lsb_exponent`` exactly, so when the caller's integer bound holds the float
@@ -397,8 +397,13 @@ def _float32_sequential(a_fmt, a, b_fmt, b, zpa, zpb) -> np.ndarray:
 
 
 def gemm_ex(a_codes, a_format, b_codes, b_format, *, a_zero_point=0, b_zero_point=0,
-            accumulator: AccumulatorSpec | None = None, accumulate: str = "exact") -> GemmResult:
-    """:func:`gemm` returning a :class:`GemmResult` (values, overflow events, LSB exponent)."""
+            accumulator: AccumulatorSpec | None = None, accumulate: str = "exact",
+            b_cache: dict | None = None) -> GemmResult:
+    """:func:`gemm` returning a :class:`GemmResult` (values, overflow events, LSB exponent).
+
+    ``b_cache``: a dict owned by the caller for a ``B`` (codes and zero point) that does not change, e.g. a
+    layer's weights — the fast path keeps B's table-looked-up values in it instead of redoing the lookup.
+    """
     a_fmt, b_fmt = _resolve_formats(a_format, b_format)
     a, b = _check_shapes(a_codes, b_codes)
     zpa = _zero_point(a_zero_point, (a.shape[0], 1), "a_zero_point")
@@ -411,14 +416,18 @@ def gemm_ex(a_codes, a_format, b_codes, b_format, *, a_zero_point=0, b_zero_poin
     if accumulate != "exact":
         raise ValueError(f"accumulate must be 'exact' or 'float32', not {accumulate!r}")
     integer_result = a_fmt.kind == "int" and b_fmt.kind == "int"
-    dtype = _exact_float_dtype(_operand_bound(a_fmt, zpa) * _operand_bound(b_fmt, zpb) * max(a.shape[1], 1))
+    dtype = _exact_float_dtype(operand_bound(a_fmt, zpa) * operand_bound(b_fmt, zpb) * max(a.shape[1], 1))
     if dtype is np.float32 and lsb < _FLOAT32_MIN_EXPONENT:
         dtype = np.float64  # product weights below float32's subnormal step
     events = 0
     if dtype is not None and accumulator is None:
-        # fast path: one exact BLAS GEMM on table-looked-up values (bound in the module docstring)
-        product = np.matmul(_value_operand(a, a_fmt, zpa, "a_codes", dtype),
-                            _value_operand(b, b_fmt, zpb, "b_codes", dtype))
+        # fast path: exact BLAS GEMMs on table-looked-up values (bound in the module docstring)
+        chunk = _float32_chunk(a_fmt, zpa, b_fmt, zpb, a.shape[1]) if dtype is np.float64 else None
+        if chunk is not None and lsb >= _FLOAT32_MIN_EXPONENT:
+            dtype = np.float32
+        va = value_operand(a, a_fmt, zpa, "a_codes", dtype)
+        vb = _cached_operand(b_cache, b, b_fmt, zpb, dtype)
+        product = np.matmul(va, vb) if dtype is not np.float32 or chunk is None else _chunked_matmul(va, vb, chunk)
         if integer_result:
             return GemmResult(product.astype(np.int64), 0, lsb)
         return GemmResult(product.astype(np.float64, copy=False), 0, lsb)
@@ -434,6 +443,35 @@ def gemm_ex(a_codes, a_format, b_codes, b_format, *, a_zero_point=0, b_zero_poin
         if integer_result and exact.dtype != object:
             return GemmResult(exact, events, lsb)
         return GemmResult(_with_specials(_to_float(exact, lsb), a_fmt, a, b_fmt, b), events, lsb)
+
+
+def _float32_chunk(a_fmt, zpa, b_fmt, zpb, k: int) -> int | None:
+    """Largest K-chunk whose float32 GEMM is exact when the whole K needs float64, if worth splitting.
+
+    Each chunk's float32 GEMM is exact (``chunk * A * B <= 2^24``) and the chunk results, exact integers
+    whose total is below ``2^53``, add exactly in float64: two or three float32 GEMMs cost less than one
+    float64 GEMM (e.g. int8 x int8 at K = 1536: two chunks of 1024 and 512).
+    """
+    chunk = (1 << _FLOAT32_EXACT_BITS) // max(operand_bound(a_fmt, zpa) * operand_bound(b_fmt, zpb), 1)
+    return chunk if chunk >= 256 and -(-k // chunk) <= 3 else None
+
+
+def _chunked_matmul(va: np.ndarray, vb: np.ndarray, chunk: int) -> np.ndarray:
+    """``va @ vb`` as float32 GEMMs over K-chunks, summed in float64 (exact: :func:`_float32_chunk`)."""
+    total = np.matmul(va[:, :chunk], vb[:chunk]).astype(np.float64)
+    for k0 in range(chunk, va.shape[1], chunk):
+        total += np.matmul(va[:, k0:k0 + chunk], vb[k0:k0 + chunk])
+    return total
+
+
+def _cached_operand(cache: dict | None, codes, fmt, zero_point, dtype) -> np.ndarray:
+    """B's operand values, from ``cache`` when the caller keeps one for this B."""
+    if cache is None:
+        return value_operand(codes, fmt, zero_point, "b_codes", dtype)
+    key = ("gemm_b_values", np.dtype(dtype).name)
+    if key not in cache:
+        cache[key] = value_operand(codes, fmt, zero_point, "b_codes", dtype)
+    return cache[key]
 
 
 def _with_specials(values, a_fmt, a, b_fmt, b) -> np.ndarray:
@@ -589,13 +627,13 @@ def gemm_fixed_grouped(a_codes, a_format, b_codes, b_format, group_size: int, *,
     else:
         zpb = _zero_point(zpb, (1, b.shape[1]), "b_zero_point")
     g, lsb = len(sel), a_fmt.lsb_exponent + b_fmt.lsb_exponent
-    dtype = _exact_float_dtype(_operand_bound(a_fmt, zpa) * _operand_bound(b_fmt, zpb) * group_size)
+    dtype = _exact_float_dtype(operand_bound(a_fmt, zpa) * operand_bound(b_fmt, zpb) * group_size)
     if dtype is np.float32 and lsb < _FLOAT32_MIN_EXPONENT:
         dtype = np.float64
     specials = a_fmt.is_special(a[:, k0:k1]).any() or b_fmt.is_special(b[k0:k1]).any()
     if dtype is not None and not specials:  # fast path: exact batched BLAS on table values, as gemm() does
-        va = _value_operand(a[:, k0:k1], a_fmt, zpa, "a_codes", dtype)
-        vb = _value_operand(b[k0:k1], b_fmt, zpb, "b_codes", dtype)
+        va = value_operand(a[:, k0:k1], a_fmt, zpa, "a_codes", dtype)
+        vb = value_operand(b[k0:k1], b_fmt, zpb, "b_codes", dtype)
         values = np.matmul(va.reshape(a.shape[0], g, group_size).transpose(1, 0, 2),
                            vb.reshape(g, group_size, b.shape[1]))
         if as_values:

@@ -16,7 +16,8 @@ tile's scoreboard call :func:`quantized_linear`. Datapath, in order:
      rounding, saturating) — what the requant unit computes.
    * *Float epilogue* otherwise (float formats, per-token activation scales, group/MX weights):
      ``y = Σ_g acc_g (s_w[g] 2^lsb)`` summed over groups in ascending order in float64, plus
-     ``offset[g] Σ_{k∈g} F_x 2^lsb_x`` for offset weights (GGUF ``Q4_1``), times ``s_x``, plus ``b``;
+     ``offset[g] Σ_{k∈g} F_x 2^lsb_x`` for offset weights (GGUF ``Q4_1``) (:mod:`hwsim.group_sum`: the rule
+     and its exact fast evaluation), times ``s_x``, plus ``b``;
      encoded to the output spec by :func:`hwsim.qspec.quantize_to_spec` or returned as float64 when the
      output is not quantized.
 
@@ -28,15 +29,13 @@ from __future__ import annotations
 import numpy as np
 
 from hwsim.formats import get_format
-from hwsim.gemm import gemm_ex, gemm_fixed_grouped
+from hwsim.gemm import gemm_ex
+from hwsim.group_sum import group_sum
 from hwsim.qspec import QTensor, QuantSpec, quantize_to_spec
 from hwsim.requant import quantize_multiplier, requantize
 
 #: Integer-valued element kinds: their exact accumulators are integers the requant unit can take.
 INTEGER_KINDS = ("int", "dint")
-#: Largest group-accumulator block (elements) held at once by the group epilogue (bounds memory, stays in
-#: cache for the per-group scale-and-add loop).
-GROUP_BLOCK_ELEMENTS = 1 << 22
 
 
 def is_integer_format(fmt: str) -> bool:
@@ -81,42 +80,6 @@ def _integer_path(x: QTensor, w: QuantSpec, out: QuantSpec | None) -> bool:
             and np.ndim(x.scale) == 0 and is_integer_format(x.fmt) and is_integer_format(w.element_format))
 
 
-def _grouped_sum(x: QTensor, w: QuantSpec) -> np.ndarray:
-    """``Σ_g acc_g s_w[g] 2^lsb (+ offset terms)`` in float64, groups in ascending order.
-
-    Computed in column blocks small enough that the block's group accumulators stay in cache; the exact
-    values ``acc_g 2^lsb`` come straight from the batched exact GEMM (no integer conversion pass).
-    """
-    g = w.group_size
-    n_groups = w.codes.shape[0] // g
-    m, n = x.codes.shape[0], w.codes.shape[1]
-    zpb = None if w.zero_point is None else np.asarray(w.zero_point, np.int64)
-    scale = np.asarray(w.scale, np.float64)
-    offset = None if w.offset is None else np.asarray(w.offset, np.float64)
-    x_sums = None
-    if offset is not None:
-        fx, lsb_x = x.fixed()
-        x_sums = np.ldexp(fx.reshape(m, n_groups, g).sum(axis=2).astype(np.float64), lsb_x)  # [M, G]
-    a_zp = _zero_point(x.zero_point) if np.ndim(x.zero_point) == 0 else x.zero_point
-    y = np.empty((m, n))
-    width = max(1, min(n, GROUP_BLOCK_ELEMENTS // max(m * n_groups, 1)))
-    for c0 in range(0, n, width):
-        cols = slice(c0, min(c0 + width, n))
-        zp = 0 if zpb is None else (zpb[:, cols] if zpb.ndim == 2 else zpb)
-        values, _ = gemm_fixed_grouped(x.codes, x.fmt, w.codes[:, cols], w.element_format, g, a_zero_point=a_zp,
-                                       b_zero_point=zp, as_values=True)
-        block = np.zeros((m, cols.stop - cols.start))
-        term = np.empty_like(block)
-        for gi in range(n_groups):  # in place: the same roundings as block += values[gi] * scale[gi]
-            np.multiply(values[gi], scale[gi, cols], out=term)
-            block += term
-            if offset is not None:
-                np.multiply(x_sums[:, gi:gi + 1], offset[gi, cols], out=term)
-                block += term
-        y[:, cols] = block
-    return y
-
-
 def quantized_linear(x: QTensor, w: QuantSpec, bias=None, out: QuantSpec | None = None, *,
                      product_scale: float = 1.0):
     """``x @ W + bias`` on the bit-exact datapath (see the module docstring for the rule).
@@ -146,11 +109,11 @@ def quantized_linear(x: QTensor, w: QuantSpec, bias=None, out: QuantSpec | None 
     if np.ndim(x.scale) > 0 and np.shape(x.scale)[-1] != 1:
         raise ValueError(f"activation scale must be per tensor or per row [M, 1], not shape {np.shape(x.scale)!r}")
     if w.is_grouped:
-        y = _grouped_sum(x, w) * (np.asarray(x.scale, np.float64) * product_scale)
+        y = group_sum(x, w) * (np.asarray(x.scale, np.float64) * product_scale)
         return encode_output(y if bias is None else y + np.asarray(bias, np.float64), out)
     # exact values Σ F_a F_b 2^lsb (gemm's table fast path; exact limbs beyond the float64 bound)
     result = gemm_ex(codes, x.fmt, w.codes, w.element_format, a_zero_point=x.zero_point,
-                     b_zero_point=_zero_point(w.zero_point))
+                     b_zero_point=_zero_point(w.zero_point), b_cache=w.cache)
     lsb = result.lsb_exponent
     real_scale = np.asarray(x.scale, np.float64) * np.asarray(w.scale, np.float64) * product_scale
     if _integer_path(x, w, out):

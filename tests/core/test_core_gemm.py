@@ -661,3 +661,20 @@ def test_e4m3_at_the_float64_format_bound(k):
     if k <= 171_196:
         assert abs(exact_units[0]) <= 2**53  # exactly representable: no rounding at all
         assert Fraction(got[0, 0]) == Fraction(exact_units[0], 1 << 18)
+
+
+@pytest.mark.parametrize("k", [1025, 1536, 3000])
+def test_float32_k_chunks_stay_exact_at_the_bound(k):
+    """int8 x int8 beyond K = 1024 (float32's exact bound) splits K into exact float32 chunks; extreme codes
+    (-128 x -128 everywhere in one row/column) and a weight cache give the Python-int result."""
+    rng = np.random.default_rng(k)
+    a = rng.integers(0, 256, size=(3, k)).astype(np.uint8)
+    b = rng.integers(0, 256, size=(k, 4)).astype(np.uint8)
+    a[0], b[:, 0] = 0x80, 0x80  # -128
+    cache = {}
+    for _ in range(2):  # second call reads the cached weight values
+        got = gemm_ex(a, "int8", b, "int8", b_cache=cache).values
+        ai, bi = a.view(np.int8).astype(object), b.view(np.int8).astype(object)
+        assert np.array_equal(got, (ai @ bi).astype(np.int64))
+    assert got[0, 0] == 128 * 128 * k
+    assert any(key[0] == "gemm_b_values" and key[1] == "float32" for key in cache)
