@@ -15,6 +15,7 @@ import importlib
 
 from hwsim import _startup  # noqa: F401  (first: Ctrl-C while the CLI starts is one line, exit 130)
 from hwsim import mx as _mx  # noqa: F401  (registers the MX block formats in the format registry)
+from hwsim import quantile as _quantile  # noqa: F401  (resolves quantileK / fitted codebook names)
 from hwsim.formats import get_format as get_format
 from hwsim.gemm import gemm as gemm
 from hwsim.requant import quantize_multiplier as quantize_multiplier

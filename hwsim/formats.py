@@ -18,7 +18,9 @@ the larger power of two) rather than to even.
 
 dINT (Lee et al., EMNLP 2023): a b-bit two's-complement code whose nonzero integers
 ``±1 … ±(2**(b-1) - 1)`` are regular levels and whose two remaining codes, ``0`` and ``-2**(b-1)``, are the
-denormal levels ``+alpha`` and ``-alpha`` (alpha = 0.5 by default).  It has no exact zero.
+denormal levels ``+alpha`` and ``-alpha`` (alpha = 0.5 by default).  It has no exact zero.  Other
+special values are named ``dint4_a0.375`` (:func:`dint_with_alpha`; the per-layer alpha search of
+:mod:`hwsim.ptq.dint_alpha`).
 """
 
 from __future__ import annotations
@@ -34,14 +36,15 @@ import numpy as np
 __all__ = [
     "CodebookFormat",
     "DintFormat",
+    "dint_with_alpha",
     "ElementFormat",
     "FloatFormat",
     "IntFormat",
     "get_format",
     "list_formats",
     "nf4_codebook",
-    "quantile_codebook",
     "register_format",
+    "register_resolver",
 ]
 
 _MAX_TABLE_BITS = 16
@@ -604,18 +607,33 @@ def nf4_codebook(offset: float = 0.9677083) -> tuple[float, ...]:
     return tuple(float(v) for v in np.float32(values))
 
 
-def quantile_codebook(data, bits: int) -> tuple[float, ...]:
-    """Data-fitted quantile codebook (Dettmers & Zettlemoyer, k-bit inference scaling laws).
+def dint_with_alpha(base: str, alpha: float) -> DintFormat:
+    """The dINT format ``base`` (``dint4``, ``dint4z`` ...) with special value ``alpha`` instead of its own.
 
-    Entry i is the midpoint of the empirical quantiles at ``i / 2**bits`` and ``(i + 1) / 2**bits`` of
-    ``data`` normalised by its absolute maximum, so each code is used about equally often.
+    Named ``{base}_a{alpha}`` (e.g. ``dint4z_a0.375``; ``repr`` of the float) and resolved from the name
+    by :func:`get_format`; ``base`` itself when ``alpha`` is its own.
     """
-    data = np.asarray(data, dtype=np.float64).ravel()
-    if data.size == 0 or not np.all(np.isfinite(data)):
-        raise ValueError("data for a quantile codebook must be a non-empty finite array")
-    amax = np.max(np.abs(data)) or 1.0
-    edges = np.quantile(data / amax, np.linspace(0.0, 1.0, (1 << bits) + 1))
-    return tuple(float(v) for v in np.float32((edges[:-1] + edges[1:]) / 2))
+    spec = get_format(base)
+    if spec.kind != "dint" or "_a" in spec.name:
+        raise ValueError(f"base must be a registered dINT format name such as 'dint4', not {base!r}")
+    if float(alpha) == spec.alpha:
+        return spec
+    return get_format(f"{spec.name}_a{float(alpha)!r}")
+
+
+def _resolve_dint_alpha(name: str):
+    """``dint4z_a0.375``: the registered dINT format with another special value (None if not that form)."""
+    base, sep, text = name.partition("_a")
+    spec = _REGISTRY.get(base)
+    if not sep or spec is None or spec.kind != "dint":
+        return None
+    try:
+        alpha = float(text)
+    except ValueError:
+        return None
+    if f"{alpha!r}" != text or not 0 < alpha < 1 or alpha == spec.alpha:
+        return None
+    return DintFormat(name=name, bits=spec.bits, alpha=alpha, special=spec.special)
 
 
 def _check_bits(name: str, bits: int, lo: int, hi: int) -> None:
@@ -627,6 +645,19 @@ def _check_bits(name: str, bits: int, lo: int, hi: int) -> None:
 #: Every format by name: element formats (registered below) and block formats (``hwsim.mx`` registers
 #: its MX formats when ``hwsim`` is imported; this module never imports ``hwsim.mx``).
 _REGISTRY: dict = {}
+#: Functions ``name -> format or None`` for families of formats named after their parameters (the fitted
+#: quantile codebooks of :mod:`hwsim.quantile`); their answers are cached in ``_RESOLVED``, not listed.
+_RESOLVERS: list = []
+_RESOLVED: dict = {}
+
+
+def register_resolver(resolver) -> None:
+    """Let ``get_format`` ask ``resolver(name)`` (a format, or None) about names not in the registry."""
+    if resolver not in _RESOLVERS:
+        _RESOLVERS.append(resolver)
+
+
+register_resolver(_resolve_dint_alpha)
 
 
 def register_format(spec):
@@ -671,17 +702,27 @@ _register_builtin()
 def get_format(name):
     """Return the registered format spec called ``name`` (a spec passes through unchanged).
 
-    Block formats (``mxfp4``, ``mxfp8_e4m3`` ...) are registered by :mod:`hwsim.mx`.
+    Block formats (``mxfp4``, ``mxfp8_e4m3`` ...) are registered by :mod:`hwsim.mx`; the quantile data
+    type ``quantileK`` and its fitted codebooks ``quantileK:<hex>`` are resolved by :mod:`hwsim.quantile`.
     """
-    if isinstance(name, ElementFormat) or getattr(name, "kind", None) == "mx":
+    if isinstance(name, ElementFormat) or getattr(name, "kind", None) in ("mx", "quantile"):
         return name
     if not isinstance(name, str):
         raise TypeError(f"format must be a format name or spec, not {name!r}")
-    spec = _REGISTRY.get(name)
+    spec = _REGISTRY.get(name) or _RESOLVED.get(name) or _resolve(name)
     if spec is None:
         raise ValueError(f"unknown format name; registered formats are {', '.join(list_formats())}, "
                          f"not {name!r}")
     return spec
+
+
+def _resolve(name: str):
+    for resolver in _RESOLVERS:
+        spec = resolver(name)
+        if spec is not None:
+            _RESOLVED[name] = spec
+            return spec
+    return None
 
 
 def list_formats(include_block: bool = True) -> list[str]:

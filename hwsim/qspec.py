@@ -105,10 +105,12 @@ class QuantSpec:
         return replace(self, **changes)
 
     def describe(self) -> str:
-        """Short text such as ``int8/channel``, ``uint4/group128`` or ``int8/token``."""
+        """Short text such as ``int8/channel``, ``uint4/group128`` or ``int8/token`` (a fitted codebook is
+        shown by its type, ``quantile4``)."""
+        fmt = self.format.split(":")[0]
         if self.is_grouped:
-            return f"{self.format}/{self.granularity}{self.group_size}"
-        return f"{self.format}/{self.granularity}"
+            return f"{fmt}/{self.granularity}{self.group_size}"
+        return f"{fmt}/{self.granularity}"
 
 
 def format_limit(fmt: str) -> float:
@@ -166,6 +168,8 @@ def weight_spec(w: np.ndarray, fmt: str, granularity: str = "channel", group_siz
 
     ``channel`` scales run per output column (axis 1); ``group`` along K (axis 0); MX formats quantize
     in blocks of 32 along K. ``clip_ratio`` (< 1) shrinks the range before rounding (clip search).
+    A data-fitted type (``quantile4``, :mod:`hwsim.quantile`) first fits its codebook to ``w`` normalised per
+    block; the spec's format is that codebook.
     """
     from hwsim.formats import get_format
     from hwsim.quantize import quantize
@@ -174,6 +178,9 @@ def weight_spec(w: np.ndarray, fmt: str, granularity: str = "channel", group_siz
     if w.ndim != 2:
         raise ValueError(f"weight must be a 2-D [K, N] array, not shape {w.shape!r}")
     spec = get_format(fmt)
+    if spec.kind == "quantile":
+        spec = spec.fit(w, granularity, group_size)
+        fmt = spec.name
     if spec.kind == "mx":
         t = spec.quantize(w, axis=0)
         scale = np.ldexp(1.0, t.scale_codes.astype(np.int64) - 127).astype(np.float64)

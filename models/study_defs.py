@@ -36,7 +36,7 @@ register_study(Study(
 
 # -- (d) the k-bit grid on SmolLM2 weights (weight-only, activations float) ---------------------------------
 KBIT_TYPES = (("int4", "int4"), ("fp4", "float4_e2m1fn"), ("nf4", "nf4"), ("dint4 (no zero)", "dint4"),
-              ("dint4z (zero kept)", "dint4z"))
+              ("dint4z (zero kept)", "dint4z"), ("quantile", "quantile4"))
 #: Block sizes along K. 128 does not divide K = 576 (q/k/v/gate/up): the "128" column uses 192, the
 #: nearest size dividing both 576 and 1536; 1024 (> 576) is per output channel.
 KBIT_BLOCKS = (("g32", "group", 32), ("g64", "group", 64), ("g192 (for 128)", "group", 192),
@@ -98,10 +98,14 @@ def _rows_dint() -> tuple:
             aqas = {"aqas": {"weights": fmt, "granularity": gran, "group_size": gs, "activations": "int8"}}
             rows.append((f"{fmt} {gname} RTN", {"recipe": [rtn]}))
             rows.append((f"{fmt} {gname} AQAS", {"recipe": [aqas, rtn]}))
+            if fmt != "int4":  # dINT's special value α searched per layer (grid 0.25 .. 0.75)
+                rows.append((f"{fmt} {gname} RTN + α search", {"recipe": [rtn, {"dint_alpha": {}}]}))
+                rows.append((f"{fmt} {gname} AQAS + α search", {"recipe": [aqas, rtn, {"dint_alpha": {}}]}))
     return tuple(rows)
 
 
 register_study(Study(
     "dint-minilm-w4a8", "minilm", _rows_dint(), {"sentences": 8, "calib_sentences": 8},
     "MiniLM-L6 W4A8 (int8 static per-tensor activations): INT4 vs dINT4 read two ways (dint4: codes 0/-8 are "
-    "±α, no zero; dint4z: zero kept, ±7 are ±α), each with RTN and with AQAS scaling."))
+    "±α, no zero; dint4z: zero kept, ±7 are ±α), each with RTN and with AQAS scaling, and for dINT with the special "
+    "value α searched per layer (dint_alpha step, α ∈ {0.25, 0.375, 0.5, 0.625, 0.75})."))

@@ -5,12 +5,13 @@ statistics of hwsim's float executor; it needs no importer, so ONNX, SmolLM2, Mi
 (and the co-design sweep, which lives in ``hwsim``) all use the same passes. One module per step:
 :mod:`hwsim.ptq.rtn`, :mod:`hwsim.ptq.smoothquant`, :mod:`hwsim.ptq.rotation`,
 :mod:`hwsim.ptq.gptq`, :mod:`hwsim.ptq.gom`, :mod:`hwsim.ptq.fixed_point`, :mod:`hwsim.ptq.llm_int8`,
-:mod:`hwsim.ptq.fpq`, :mod:`hwsim.ptq.aqas`, :mod:`hwsim.ptq.awq`;
+:mod:`hwsim.ptq.fpq`, :mod:`hwsim.ptq.aqas`, :mod:`hwsim.ptq.dint_alpha`, :mod:`hwsim.ptq.awq`;
 the interface is :mod:`hwsim.ptq.recipe`.
 """
 
 from hwsim.ptq.aqas import AQAS
 from hwsim.ptq.awq import AWQ
+from hwsim.ptq.dint_alpha import DintAlpha
 from hwsim.ptq.fixed_point import FixedPoint
 from hwsim.ptq.fpq import FPQ
 from hwsim.ptq.gom import GOM
@@ -22,6 +23,6 @@ from hwsim.ptq.rtn import RTN
 from hwsim.ptq.smoothquant import SmoothQuant
 
 #: The built-in steps (imported above so they register); importers may register more.
-BUILTIN_STEPS = (RTN, SmoothQuant, Rotation, GPTQ, GOM, FixedPoint, LLMInt8, FPQ, AQAS, AWQ)
+BUILTIN_STEPS = (RTN, SmoothQuant, Rotation, GPTQ, GOM, FixedPoint, LLMInt8, FPQ, AQAS, AWQ, DintAlpha)
 
 __all__ = ["BUILTIN_STEPS", "Recipe", "RecipeStep", "apply_recipe", "load_recipe", "preset_names", "register_step"]

@@ -10,7 +10,8 @@ output error **with both quantizers in the loop**::
 
 ``Q_w`` is the weight format and granularity the recipe will use (e.g. ``dint4`` per channel), ``Q_a`` a
 static per-tensor ``activations`` quantizer with ``amax = max_c amax(x_c)/λ_c``; ``X`` are the calibration
-rows of ``x`` (``input_rows``). The special value α of dINT is not searched here (a per-layer format).
+rows of ``x`` (``input_rows``). dINT's special value α is searched per layer by the ``dint_alpha`` step
+(:mod:`hwsim.ptq.dint_alpha`) after ``rtn``: ``[aqas, rtn, dint_alpha]``.
 """
 
 from __future__ import annotations

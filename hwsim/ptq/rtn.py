@@ -73,8 +73,10 @@ class RTN(RecipeStep):
                              ("residual_granularity", ("auto", "tensor", "token"))):
             if p[key] not in choices:
                 ck.add(f"{path}.{key}", f"expected one of {list(choices)}, not {p[key]!r}")
-        if p["activations"] is not None and not _known_format(p["activations"]):
-            ck.add(f"{path}.activations", f"expected a format name or null, not {p['activations']!r}")
+        if p["activations"] is not None and (not _known_format(p["activations"])
+                                             or get_format(p["activations"]).kind == "quantile"):
+            ck.add(f"{path}.activations", f"expected a format name or null (not a weight-fitted type), "
+                                          f"not {p['activations']!r}")
         if p["residual"] is not None and (not _known_format(p["residual"])
                                           or get_format(p["residual"]).kind != "int"):
             ck.add(f"{path}.residual", f"expected an integer format name or null, not {p['residual']!r}")
