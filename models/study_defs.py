@@ -79,6 +79,10 @@ def _rows_e() -> tuple:
         rows.append((f"{label} RTN (E4M3/E2M1, max)", {"recipe": [rtn]}))
         fpq = {"fpq": {"weight_formats": wf, "act_formats": af, "ratios": FPQ_RATIOS}}
         rows.append((f"{label} FPQ search", {"recipe": [rtn, fpq]}))
+        shift = {"fpq_shift": {}}  # pre-shifted per-channel exponent bias of the norm outputs
+        rows.append((f"{label} exponent-bias shift, RTN", {"recipe": [shift, rtn]}))
+        if label != "W8A8 FP8":
+            rows.append((f"{label} exponent-bias shift + FPQ search", {"recipe": [shift, rtn, fpq]}))
     return tuple(rows)
 
 
@@ -86,7 +90,8 @@ register_study(Study(
     "e-minilm-fp-fpq", "minilm", _rows_e(), {"sentences": 8, "calib_sentences": 4},
     "MiniLM-L6 floating-point W/A formats: fixed E4M3 / E2M1 with absmax scales vs FPQ's per-layer search of "
     "the format and the clipping maximum (3 alternating rounds); per-channel weights, static per-tensor "
-    "activations, int16 residual."))
+    "activations, int16 residual; with and without FPQ's pre-shifted per-channel exponent bias of the norm outputs "
+    "(fpq_shift: power-of-two channel scales folded into LayerNorm γ/β and the weight rows)."))
 
 
 # -- dINT readings through the same recipes (MiniLM W4A8) ---------------------------------------------------

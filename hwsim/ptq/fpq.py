@@ -12,7 +12,8 @@ over the formats in ``weight_formats`` (E2M1/E3M0/E1M2 for 4 bits; E4M3/E5M2 for
 granularity; per tensor for static activations). The exponent bias of a float format scaled by ``s`` is
 ``bias + log2(s)``: searching the maximum is searching the bias. The chosen weight spec and static
 per-tensor activation spec are written on the graph; dynamic (per-token) activation specs are kept and only
-the weights are searched. The pre-shifted per-channel exponent bias for activations is not implemented.
+the weights are searched. FPQ's pre-shifted per-channel exponent bias for activations is the ``fpq_shift``
+step (:mod:`hwsim.ptq.fpq_shift`), which must run before ``rtn``: ``[fpq_shift, rtn, fpq]``.
 """
 
 from __future__ import annotations
