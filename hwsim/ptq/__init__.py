@@ -5,7 +5,8 @@ statistics of hwsim's float executor; it needs no importer, so ONNX, SmolLM2, Mi
 (and the co-design sweep, which lives in ``hwsim``) all use the same passes. One module per step:
 :mod:`hwsim.ptq.rtn`, :mod:`hwsim.ptq.smoothquant`, :mod:`hwsim.ptq.rotation`,
 :mod:`hwsim.ptq.gptq`, :mod:`hwsim.ptq.gom`, :mod:`hwsim.ptq.fixed_point`, :mod:`hwsim.ptq.llm_int8`,
-:mod:`hwsim.ptq.fpq`, :mod:`hwsim.ptq.fpq_shift`, :mod:`hwsim.ptq.aqas`, :mod:`hwsim.ptq.dint_alpha`, :mod:`hwsim.ptq.awq`;
+:mod:`hwsim.ptq.fpq`, :mod:`hwsim.ptq.fpq_shift`, :mod:`hwsim.ptq.aqas`,
+:mod:`hwsim.ptq.dint_alpha`, :mod:`hwsim.ptq.awq`;
 the interface is :mod:`hwsim.ptq.recipe`.
 """
 
