@@ -3,7 +3,9 @@
 A :class:`Study` names a model task (MiniLM or SmolLM2 with its evaluation/calibration sizes) and its rows
 (label -> recipe mapping). :func:`run_study` builds the task once, runs the float reference once, and for
 every row applies the recipe, scores the integer executor's outputs (:func:`hwsim.models.run.quantize_and_score`)
-and prices the same quantized graph on the architecture (:func:`hwsim.models.run.price`, default array)::
+and prices the same quantized graph on the architecture (:func:`hwsim.models.run.price`, default array; a
+graph multiplying a format pair the array's PEs lack is priced on the array with those pairs added,
+:mod:`hwsim.perf.derived_arch`, and the row's ``cost_note`` names them)::
 
     python -m hwsim.models.studies LIST
     python -m hwsim.models.studies c-smollm2-w8a8-static --out results/studies
@@ -50,7 +52,7 @@ def _task(study: Study):
     return (minilm_task if study.model == "minilm" else smollm2_task)(**study.task)
 
 
-def _row(label: str, acc: dict, perf) -> dict:
+def _row(label: str, acc: dict, perf, note: str = "") -> dict:
     row = {"row": label}
     for key in ("cosine_vs_float", "cosine_min", "perplexity", "perplexity_se", "perplexity_float",
                 "next_token_agreement"):
@@ -60,7 +62,7 @@ def _row(label: str, acc: dict, perf) -> dict:
         s = perf.summary()
         row["cycles"] = int(s["total_cycles"])
         row["energy_uj"] = float(s["energy_total_pj"]) * 1e-6
-        row["cost_note"] = ""
+        row["cost_note"] = note
     else:
         row["cycles"], row["energy_uj"] = None, None
         row["cost_note"] = acc.get("cost_note", "")
@@ -72,6 +74,7 @@ def run_study(name: str, out_dir=None, arch=None, *, only=None, log=print) -> li
     """Run study ``name``; write ``NAME.csv`` and ``NAME.md`` into ``out_dir`` (if given); return the rows."""
     from hwsim.float_executor import FloatBackend, run_graph
     from hwsim.models.run import price, quantize_and_score
+    from hwsim.perf.derived_arch import describe_pairs, with_required_pairs
 
     if name not in STUDIES:
         raise ValueError(f"study must be one of {', '.join(sorted(STUDIES))}, not {name!r}")
@@ -87,11 +90,9 @@ def run_study(name: str, out_dir=None, arch=None, *, only=None, log=print) -> li
         if only is not None and label not in only:
             continue
         qgraph, acc, _ = quantize_and_score(task, {"name": label, **recipe}, reference)
-        try:
-            perf = price(qgraph, arch)
-        except ValueError as err:  # e.g. a format pair the array's PEs do not support
-            perf, acc = None, {**acc, "cost_note": str(err).split(";")[0]}
-        rows.append(_row(label, acc, perf))
+        priced_on, added = with_required_pairs(qgraph, arch)  # pairs the array lacks: priced on arch + pairs
+        note = f"{priced_on.name}: + {describe_pairs(added)}" if added else ""
+        rows.append(_row(label, acc, price(qgraph, priced_on), note))
         if out_dir is not None:  # after every row: a long study keeps what it has
             write(study, rows, Path(out_dir), time.perf_counter() - start)
         log(f"{name}: {label}: " + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
