@@ -14,7 +14,9 @@ Kernels:
   quantized with their tensor's spec (the rounding rule of :func:`hwsim.qspec.quantize_to_spec`).
 * ``add``: each quantized input is requantized into the output spec (per-channel multipliers allowed) and
   the integers summed, saturating to the output format; a dynamic (per-token) output sums in float and
-  quantizes per row.
+  quantizes per row. With ``attrs['residual'] == 'rl-sat'`` (the ``fixed_point`` step's ``residual:
+  rl-sat``): :func:`hwsim.int_residual.rl_sat_add`, the skip added inside the writer GEMM's int32
+  accumulator (input ``attrs['accumulator']``) and one requant to the output spec.
 * ``layernorm`` / ``rmsnorm``: :func:`hwsim.layernorm.integer_norm` on the integer input (any static or
   per-token scale: the unit is scale invariant) to the output spec; an ``ori_lambda`` attribute (PFPQuant
   ORI-LN, input ``x / λ``) goes to :func:`hwsim.layernorm.calibrate_norm` as ``lam``; the error vs the
@@ -46,6 +48,7 @@ from hwsim.float_executor import embed, gelu, mask_bias, ori_input, query_period
 from hwsim.formats import get_format
 from hwsim.int_activations import integer_gelu, integer_silu, integer_swiglu
 from hwsim.int_pool import integer_mean_pool
+from hwsim.int_residual import rl_sat_add
 from hwsim.int_rope import integer_rope
 from hwsim.int_softmax import calibrate_softmax, integer_softmax
 from hwsim.layernorm import calibrate_norm, float_norm, integer_norm
@@ -71,7 +74,7 @@ class IntegerExecutor:
         ``{op name: "integer" | "lut" | "float" | ...}`` of the last run.
     norm_stats : dict
         Per norm op: ``rel_error`` and ``max_error_lsb`` of the integer unit vs float of the same input,
-        ``newton_iterations``, ``x_saturated``.
+        ``newton_iterations``, ``x_saturated``; per RL-SAT residual add: ``acc_saturated``.
     fixed_point : dict or None
         ``graph.meta['fixed_point']`` (set by the ``fixed_point`` recipe step): integer-only mode, where
         softmax/GELU/SiLU/SwiGLU/RoPE/mean pooling run on the integer kernels and any op that would compute
@@ -122,9 +125,10 @@ class IntegerExecutor:
                                   f"codes on its {what} {tensor!r}, not {got}")
         return get_format(x.fmt).code_to_int(x.codes), float(x.scale), int(x.zero_point)
 
-    def _int_output(self, op) -> QuantSpec:
+    def _int_output(self, op, per_channel: bool = False) -> QuantSpec:
         out = self._spec(op.outputs[0])
-        if out is None or out.is_dynamic or get_format(out.format).kind != "int" or np.ndim(out.scale):
+        if out is None or out.is_dynamic or get_format(out.format).kind != "int" \
+                or (np.ndim(out.scale) and not per_channel):
             raise FixedPointError(f"op {op.name!r} ({op.kind}): fixed-point mode needs a static per-tensor "
                                   f"integer output spec on {op.outputs[0]!r}, not "
                                   f"{out.describe() if out is not None else 'none (float)'}")
@@ -151,7 +155,7 @@ class IntegerExecutor:
             y = _real(x) @ np.asarray(weights, np.float64)
             return self._finish(op, y if b is None else y + b)
         if self.fixed_point is not None:
-            self._int_output(op)
+            self._int_output(op, per_channel=True)  # an RL-SAT accumulator output is per channel
         lead = xq.codes.shape[:-1]
         x2 = QTensor(xq.codes.reshape(-1, xq.codes.shape[-1]), xq.fmt, _rows(xq.scale, lead), xq.zero_point)
         out = quantized_linear(x2, w_spec, b, self._spec(op.outputs[0]))
@@ -174,6 +178,8 @@ class IntegerExecutor:
 
     # -- residual and normalisation -------------------------------------------------------------------
     def add(self, op, a, b):
+        if op.attrs.get("residual") == "rl-sat":
+            return self._rl_sat_add(op, a, b)
         out = self._spec(op.outputs[0])
         if out is None or out.is_dynamic or get_format(out.format).kind != "int":
             self._note(op, "float")
@@ -191,6 +197,23 @@ class IntegerExecutor:
         ints = np.clip(total + np.asarray(out.zero_point or 0, np.int64), fmt.lo, fmt.hi)
         return QTensor(fmt.int_to_code(ints), out.format, np.asarray(out.scale, np.float64), out.zero_point or 0)
 
+    def _rl_sat_add(self, op, a, b):
+        """RL-SAT (:func:`hwsim.int_residual.rl_sat_add`): the skip added inside the writer GEMM's int32
+        accumulator (input ``attrs['accumulator']``), one requant to the output spec."""
+        out = self._int_output(op)
+        i = int(op.attrs["accumulator"])
+        acc, skip = (a, b)[i], (b, a)[i]
+        if not isinstance(acc, QTensor) or acc.fmt != "int32" or np.any(acc.zero_point) \
+                or not isinstance(skip, QTensor) or get_format(skip.fmt).kind != "int" or np.ndim(skip.zero_point):
+            raise FixedPointError(f"op {op.name!r} (add, residual rl-sat): needs the writer GEMM's int32 accumulator "
+                                  f"on {op.inputs[i]!r} and integer codes on the skip {op.inputs[1 - i]!r}")
+        skip_ints = get_format(skip.fmt).code_to_int(skip.codes) - int(skip.zero_point)
+        ints = rl_sat_add(get_format("int32").code_to_int(acc.codes), skip_ints, skip.scale, acc.scale,
+                          float(out.scale), out.format, int(out.zero_point or 0),
+                          stats=self.norm_stats.setdefault(op.name, {}))
+        self._note(op, "integer")
+        return self._q(get_format(out.format).int_to_code(ints), out)
+
     def _norm(self, op, x, gamma, beta):
         out = self._spec(op.outputs[0])
         xq = self._as_q(op.inputs[0], x)
@@ -203,7 +226,9 @@ class IntegerExecutor:
             raise ValueError(f"op {op.name!r}: the integer norm unit needs integer input codes, not {xq.fmt!r}")
         p = self._norm_params.get(op.name)
         if p is None:
-            p = calibrate_norm(op.kind, gamma, beta, in_absmax=float(in_fmt.hi), out_scale=float(out.scale),
+            scale = np.asarray(out.scale, np.float64)  # per channel: RL-SAT's skip at the accumulator scale
+            p = calibrate_norm(op.kind, gamma, beta, in_absmax=float(in_fmt.hi),
+                               out_scale=scale if scale.ndim else float(scale),
                                out_format=out.format, zero_point=int(out.zero_point or 0),
                                lam=op.attrs.get("ori_lambda"))
             self._norm_params[op.name] = p
@@ -216,7 +241,7 @@ class IntegerExecutor:
                          op.attrs.get("eps", 1e-12))
         got = result.real()
         stats["rel_error"] = float(np.linalg.norm(got - ref) / max(np.linalg.norm(ref), 1e-30))
-        stats["max_error_lsb"] = float(np.max(np.abs(got - ref)) / float(out.scale))
+        stats["max_error_lsb"] = float(np.max(np.abs(got - ref) / np.asarray(out.scale, np.float64)))
         self._note(op, "integer")
         return result
 

@@ -25,6 +25,10 @@ stage  operation                                              width (signed bits
        with ``M_o 2^shift_o = s_st / s_out``
 =====  =====================================================  ==========================================
 
+RL-SAT (:mod:`hwsim.int_residual`): with a per-channel output scale (``calibrate_norm(out_scale=[N])``)
+stage 7 writes ``out_format`` (int32) directly at that scale and stage 8 is skipped: the skip of a post-LN
+residual leaves the unit at the accumulator scale of the GEMM it is added into, rounded once.
+
 ``eps`` is dropped (for integer inputs with ``sigma >= 1`` it is below the datapath's resolution);
 rows with ``S2 == 0`` give ``z = 0``. Rounding shifts round half away from zero.
 
@@ -111,6 +115,7 @@ class IntNormParams:
     fine: tuple[int, int] = (0, 0)  # (M, shift) from the int16 stage to out_format
     out_zero_point: int = 0
     stage_scale: float = 0.0
+    direct: bool = False  # RL-SAT: stage 7 writes the per-channel output scale directly (no int16 stage)
 
 
 LAM_FRAC = 8
@@ -121,6 +126,11 @@ def calibrate_norm(kind: str, gamma, beta, *, in_absmax: float, out_scale: float
     """Build :class:`IntNormParams` from float γ/β, the calibrated max |input integer| and output scale.
 
     ``lam`` (ORI-LN): per-channel λ >= 1; γ' = λγ (RMSNorm) is folded into the γ codes.
+
+    ``out_scale`` per channel (``[N]``, RL-SAT, :mod:`hwsim.int_residual`): the output is written directly
+    at that scale by stage 7 (``M_c 2^shift_c = |γ_c| 2^-F_Z / s_c``, β as the zero point ``round(β_c / s_c)``,
+    saturated to ``out_format``, typically int32: the accumulator scale of the GEMM the output is added
+    into): one rounding, no int16 stage and no stage 8. ``zero_point`` must then be 0.
     """
     from hwsim.formats import get_format
     from hwsim.requant import quantize_multiplier
@@ -142,6 +152,9 @@ def calibrate_norm(kind: str, gamma, beta, *, in_absmax: float, out_scale: float
         else:
             lam_codes = np.round(lam * 2**LAM_FRAC).astype(np.int64)
     spec = get_format(out_format)
+    if np.ndim(out_scale):
+        return _direct_params(kind, n, pre_shift, g_eff, beta, np.asarray(out_scale, np.float64), out_format,
+                              zero_point, lam_codes, x_bits)
     if spec.kind != "int" and zero_point:
         raise ValueError(f"zero_point applies to integer output formats only, not {zero_point!r}")
     # int16 stage at a fine scale (γ multiply, β as zero point), then one requant to out_format:
@@ -154,6 +167,28 @@ def calibrate_norm(kind: str, gamma, beta, *, in_absmax: float, out_scale: float
     zp = np.round(beta / stage_scale).astype(np.int64)
     return IntNormParams(kind, n, pre_shift, sign, np.asarray(m, np.int64), np.asarray(sh, np.int64), zp,
                          out_format, float(out_scale), lam_codes, x_bits, fine, int(zero_point), stage_scale)
+
+
+def _direct_params(kind, n, pre_shift, g_eff, beta, out_scale, out_format, zero_point, lam_codes, x_bits):
+    """:class:`IntNormParams` writing ``out_format`` at the per-channel ``out_scale`` from stage 7."""
+    from hwsim.formats import get_format
+    from hwsim.requant import quantize_multiplier
+
+    if get_format(out_format).kind != "int" or zero_point:
+        raise ValueError(f"a per-channel norm output needs an integer format without zero point, not "
+                         f"{out_format!r} with zero point {zero_point!r}")
+    if out_scale.shape != (n,) or not np.all(out_scale > 0):
+        raise ValueError(f"a per-channel norm output scale must be positive with shape ({n},), not "
+                         f"shape {out_scale.shape!r}")
+    ratio = np.abs(g_eff) * 2.0**-F_Z / out_scale
+    if float(np.max(ratio)) * math.sqrt(n) * 2**F_Z >= 2**30:  # |z| <= sqrt(N) 2^F_Z; the requant's 32-bit lane
+        raise ValueError(f"a per-channel norm output scale down to {float(np.min(out_scale)):.3g} is too fine: "
+                         f"|γ| z / s would leave 30 bits")
+    m, sh = quantize_multiplier(ratio)
+    sign = np.where(g_eff < 0, -1, 1).astype(np.int64)
+    zp = np.round(beta / out_scale).astype(np.int64)
+    return IntNormParams(kind, n, pre_shift, sign, np.asarray(m, np.int64), np.asarray(sh, np.int64), zp,
+                         out_format, out_scale, lam_codes, x_bits, direct=True)
 
 
 def integer_norm(q: np.ndarray, p: IntNormParams, *, rounding: str = "gemmlowp",
@@ -197,6 +232,9 @@ def integer_norm(q: np.ndarray, p: IntNormParams, *, rounding: str = "gemmlowp",
     if stats is not None:
         stats["newton_iterations"] = max(stats.get("newton_iterations", 0), iters)
         stats["x_saturated"] = stats.get("x_saturated", 0) + sat
+    if p.direct:  # RL-SAT: stage 7 straight to the per-channel output scale (one rounding)
+        y = requantize(acc, p.multiplier, p.shift, p.zero_point, out_format=p.out_format, rounding=rounding)
+        return (y, y) if return_stage else y
     y16 = requantize(acc, p.multiplier, p.shift, p.zero_point, out_format="int16", rounding=rounding)
     y = requantize(y16, p.fine[0], p.fine[1], p.out_zero_point, out_format=p.out_format, rounding=rounding)
     return (y, y16) if return_stage else y

@@ -39,7 +39,9 @@ Rules (``out`` = the op's first output; counts per element of ``out`` unless not
 
 In fixed-point mode (``graph.meta['fixed_point']``) softmax, GELU, SiLU, SwiGLU, RoPE and mean pooling are
 priced at their integer units instead (:mod:`hwsim.perf.int_units`: adders, multipliers, table reads and
-dividers at the kernels' widths; the per-op table's ``int_units`` and ``lut_bytes`` columns).
+dividers at the kernels' widths; the per-op table's ``int_units`` and ``lut_bytes`` columns), as is an RL-SAT
+residual ``add`` (its 32-bit accumulator add and requant; the writer GEMM's int32 output is priced as
+written, the model having no fused GEMM+add).
 """
 
 from __future__ import annotations
@@ -127,7 +129,7 @@ def _fixed(graph, op, kind: str, elements: int) -> list:
 
 @cost_rule("softmax", "gelu", "silu", "relu", "swiglu", "add", "mul", "rope")
 def _elementwise(graph, op, state: dict) -> list:
-    if graph.meta.get("fixed_point") and op.kind in FIXED_KINDS:
+    if graph.meta.get("fixed_point") and (op.kind in FIXED_KINDS or op.attrs.get("residual") == "rl-sat"):
         return _fixed(graph, op, op.kind, graph.tensors[op.outputs[0]].size)
     return _vector(op.name, op.kind, graph.tensors[op.outputs[0]].size)
 

@@ -2,8 +2,9 @@
 
 In fixed-point mode (``graph.meta['fixed_point']``) softmax, GELU, SiLU, SwiGLU, RoPE and mean pooling run on
 the integer kernels (:mod:`hwsim.int_softmax`, :mod:`hwsim.int_activations`, :mod:`hwsim.int_rope`,
-:mod:`hwsim.int_pool`). :func:`int_unit_ops` lists, per graph op, every unit those kernels use as
-:class:`IntUnit` ``(unit, op, count, a_bits, b_bits)``, where ``op`` is one of
+:mod:`hwsim.int_pool`), and an RL-SAT residual ``add`` (``attrs['residual'] == 'rl-sat'``) on
+:mod:`hwsim.int_residual`'s accumulator adder and requant multipliers. :func:`int_unit_ops` lists, per
+graph op, every unit those kernels use as :class:`IntUnit` ``(unit, op, count, a_bits, b_bits)``, where ``op`` is one of
 
 ``add`` (adder / subtractor / comparator / rounding shift of ``a_bits``), ``mult`` (``a_bits x b_bits``
 multiplier), ``lut`` (a read of an ``a_bits`` table word; ``b_bits`` = table entries), ``div`` (a
@@ -23,7 +24,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
+
 from hwsim.int_activations import F_X, SIG_RANGE_LOG2
+from hwsim.int_residual import ACC_BITS
 from hwsim.int_softmax import F_E, F_T, G
 
 #: Op kinds that run on an integer unit in fixed-point mode.
@@ -67,12 +71,29 @@ def int_unit_ops(graph, op) -> tuple[tuple[IntUnit, ...], int]:
                  IntUnit("rope.add", "add", e, w + r + 1), IntUnit("rope.requant", "mult", e, w + r + 1, 16),
                  IntUnit("rope.round", "add", e, w + r + 17))
         return units, math.ceil(2 * seq * dim // 2 * r / 8)
+    if op.kind == "add" and op.attrs.get("residual") == "rl-sat":
+        return _rl_sat(graph, op, e), 0
     if op.kind == "mean_pool":
         x = graph.tensors[op.inputs[0]]
         seq = x.shape[-2] if len(x.shape) >= 2 else 1
         acc = _bits(graph, op.inputs[0]) + max(1, math.ceil(math.log2(max(seq, 2))))
         return (IntUnit("pool.sum", "add", x.size, acc), IntUnit("pool.div", "div", e, acc + 1, acc)), 0
     return (), 0
+
+
+def _rl_sat(graph, op, e: int) -> tuple[IntUnit, ...]:
+    """Skip into the accumulator domain (a 32-bit multiplier and its rounding; none when the skip already sits
+    at the accumulator scale), the accumulator's 32-bit add, one requant (32 x 32 multiply, rounding)."""
+    i = int(op.attrs["accumulator"])
+    acc, skip = graph.tensors[op.inputs[i]].quant, graph.tensors[op.inputs[1 - i]].quant
+    w = _bits(graph, op.inputs[1 - i])
+    units = []
+    if acc is None or skip is None or not np.allclose(np.asarray(skip.scale, np.float64),
+                                                      np.asarray(acc.scale, np.float64), rtol=1e-12, atol=0):
+        units += [IntUnit("residual.skip_scale", "mult", e, w, 32), IntUnit("residual.skip_round", "add", e, w + 32)]
+    units += [IntUnit("residual.acc_add", "add", e, ACC_BITS), IntUnit("residual.requant", "mult", e, ACC_BITS, 32),
+              IntUnit("residual.round", "add", e, ACC_BITS + 32)]
+    return tuple(units)
 
 
 def _softmax(graph, op, fp, e: int, shape) -> tuple[tuple[IntUnit, ...], int]:

@@ -14,6 +14,11 @@ attribute ``ori_lambda = λ`` and multiplies λ back inside its statistics and �
 :func:`hwsim.layernorm.calibrate_norm` ``lam=``), so the float function is unchanged while a static
 per-tensor quantization of the norm input sees channel maxima on a log scale.
 
+``ori_ln: false`` (the "omit ORI-LN" ablation): the residual stream still carries ``x / λ``, but the norm is
+the vanilla integer unit, so each norm reads the stream through an inserted ``mul`` by λ (a per-channel
+rescale of codes) and ``requant`` (to the norm input's own static per-tensor int16 spec, set by ``rtn``):
+the norm's input quantization sees the outlier channels again.
+
 Data shifting (``shift: true``): a norm output ``h`` read only by linears is shifted per channel by
 ``δ_c = −(max_c + min_c)/2`` (symmetric ranges; limited to half the largest half-range so β stays an int16
 zero point of the norm unit): the norm's β becomes ``β + δ`` (an RMSNorm gets a β input)
@@ -48,7 +53,7 @@ def mcom_lambda(amax, alpha: float, beta: float) -> np.ndarray:
 class GOM(RecipeStep):
     name = "gom"
     needs = frozenset({"amax_channel", "minmax_channel"})
-    defaults = {"method": "mcom", "alpha": 1.0, "beta": 0.0, "shift": True}
+    defaults = {"method": "mcom", "alpha": 1.0, "beta": 0.0, "shift": True, "ori_ln": True}
 
     @classmethod
     def check(cls, ck, p, path):
@@ -58,13 +63,14 @@ class GOM(RecipeStep):
             v = p[key]
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not lo <= v <= 1e6:
                 ck.add(f"{path}.{key}", f"expected a number >= {lo}, not {v!r}")
-        if not isinstance(p["shift"], bool):
-            ck.add(f"{path}.shift", f"expected true or false, not {p['shift']!r}")
+        for key in ("shift", "ori_ln"):
+            if not isinstance(p[key], bool):
+                ck.add(f"{path}.{key}", f"expected true or false, not {p[key]!r}")
 
     def apply(self, graph, stats):
         g = graph.edit()
         lam = self._lambdas(graph, stats)
-        _scale_residuals(g, graph, lam)
+        _scale_residuals(g, graph, lam, ori_ln=self.params["ori_ln"])
         if self.params["shift"]:
             _shift(g, graph, stats)
         return g
@@ -88,7 +94,7 @@ class GOM(RecipeStep):
         return out
 
 
-def _scale_residuals(g, graph, lam: dict) -> None:
+def _scale_residuals(g, graph, lam: dict, ori_ln: bool = True) -> None:
     users, producers = graph.consumers(), graph.producers()
     for t, lt in lam.items():
         add = producers[t]
@@ -112,8 +118,22 @@ def _scale_residuals(g, graph, lam: dict) -> None:
             g.insert_op_before(add.name, name, "mul", [x, name + ".factor"], [name])
             g.rewire(add.name, x, name)
         for u in users[t]:
-            if u.kind in NORMS:
+            if u.kind in NORMS and ori_ln:
                 _replace_op(g, u.name, attrs={**u.attrs, "ori_lambda": lt})
+            elif u.kind in NORMS:
+                _expand_before(g, graph, u, t, lt)
+
+
+def _expand_before(g, graph, norm, t: str, lam) -> None:
+    """Without ORI-LN: ``norm`` reads ``requant(t · λ)`` (the stream expanded back) instead of ``t``."""
+    name = f"{norm.name}.gom_expand"
+    g.add_tensor(name + ".factor", lam.shape, is_weight=True)
+    g.weights[name + ".factor"] = lam
+    g.add_tensor(name, graph.tensors[t].shape)
+    g.add_tensor(name + ".q", graph.tensors[t].shape)
+    g.insert_op_before(norm.name, name, "mul", [t, name + ".factor"], [name])
+    g.insert_op_before(norm.name, name + ".requant", "requant", [name], [name + ".q"])
+    g.rewire(norm.name, t, name + ".q")
 
 
 def shift_amounts(lo, hi) -> np.ndarray:

@@ -32,3 +32,14 @@ def test_table_written(tmp_path):
     assert "| mcom | nan | op 'x' / y |" in md and "chunks 2" in md
     assert (tmp_path / "fixed_point_study_smollm2.csv").read_text().startswith("mitigation,perplexity,error")
     assert markdown_table(rows).count("\n") == 3
+
+
+def test_ablation_rows_drop_one_part_each():
+    rows = {lab["mitigation"]: load_recipe(r) for lab, r in study_recipes("minilm") if isinstance(r, dict)}
+    full = rows["mcom"].steps
+    assert full[0].params["ori_ln"] and full[-1].params["residual"] == "rl-sat"
+    omit_ori = rows["ablation: omit ORI-LN (mcom)"].steps
+    assert not omit_ori[0].params["ori_ln"] and omit_ori[-1].params["residual"] == "rl-sat"
+    assert rows["ablation: omit RL-SAT (mcom)"].steps[-1].params["residual"] == "two-step"
+    assert [s.name for s in rows["ablation: omit GOM (none)"].steps] == ["rtn", "fixed_point"]
+    assert rows["ablation: omit GOM + ORI-LN + RL-SAT"].steps[-1].params["residual"] == "two-step"
