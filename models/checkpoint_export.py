@@ -40,7 +40,7 @@ from pathlib import Path
 import numpy as np
 
 from hwsim.errors import HwsimError
-from hwsim.models.checkpoints import QuantLinear, pack_linear, read_safetensors, unpack_linear, write_safetensors
+from hwsim.models.checkpoints import QuantLinear, pack_linear, read_safetensors, unpack_linear
 from hwsim.qspec import QuantSpec
 
 EXPORT_LAYOUTS = ("gptq", "awq", "pack-quantized")
@@ -336,7 +336,12 @@ def export_checkpoint(graph, layout: str, out_dir, *, recipe=None, config: dict 
     cfg["quantization_config"] = quantization_config(layout, stored, float_heads, recipe)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    write_safetensors(out / WEIGHTS_FILE, tensors, {"format": "pt"})
+    from safetensors.numpy import save
+
+    from hwsim.atomic_io import write_bytes_atomic
+
+    write_bytes_atomic(out / WEIGHTS_FILE, save({k: np.ascontiguousarray(v) for k, v in tensors.items()},
+                                                metadata={"format": "pt"}))
     write_json_atomic(out / "config.json", cfg)
     files = [WEIGHTS_FILE, "config.json"]
     if layout == "gptq":

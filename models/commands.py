@@ -159,6 +159,40 @@ def _fixed_point_study(args) -> int:
     return 0
 
 
+def _export(args) -> int:
+    from hwsim.models.model_export import export_model, summary_text
+
+    summary = export_model(args.model, args.recipe, args.layout, args.out, layers=args.layers,
+                           sentences=args.sentences, tokens=args.tokens)
+    if args.json:
+        print(json.dumps(summary, indent=1, default=_jsonable))
+    else:
+        print(summary_text(summary, args.out))
+    return 0
+
+
+def _register_export(sub) -> None:
+    from hwsim.models.model_export import LAYOUT_CHOICES
+
+    e = sub.add_parser("export", help="write a quantized model as a GPTQ/AWQ/compressed-tensors checkpoint or ONNX",
+                       description="Quantizes --model with --recipe and writes --out: a checkpoint folder "
+                                   "(model.safetensors with Hugging Face names, config.json with quantization_config) "
+                                   "read back and checked bit-exact, or linears.onnx run by onnxruntime and checked "
+                                   "against hwsim's accumulators. A layer the layout cannot hold is refused and "
+                                   "nothing is written.")
+    e.add_argument("--model", default="minilm", choices=("minilm", "smollm2"), help="embedded model (default minilm)")
+    e.add_argument("--recipe", "--formats", dest="recipe", required=True,
+                   help="recipe preset (see `hwsim model formats`) or recipe YAML file")
+    e.add_argument("--layout", required=True, choices=LAYOUT_CHOICES, help="checkpoint layout or onnx")
+    e.add_argument("--out", required=True, help="output folder (replaced as a whole)")
+    e.add_argument("--layers", type=positive_int, default=None, help="truncate the model to this many layers")
+    e.add_argument("--sentences", type=positive_int, default=None,
+                   help="held-out sentences / text chunks checked and scored (default 4 / 2)")
+    e.add_argument("--tokens", type=positive_int, default=64, help="tokens per SmolLM2 text chunk (default 64)")
+    e.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
+    e.set_defaults(handler=_export)
+
+
 def _register_run(subparsers) -> None:
     r = subparsers.add_parser(
         "run", help="the main job: a quantized model (or a workload) on an architecture: accuracy, cycles, energy",
@@ -199,7 +233,8 @@ def _register_run(subparsers) -> None:
 
 def register(subparsers) -> None:
     _register_run(subparsers)
-    p = subparsers.add_parser("model", help="imported-model tools: onnxruntime QDQ check, quantization presets")
+    p = subparsers.add_parser("model", help="imported-model tools: onnxruntime QDQ check, quantization presets, "
+                                                "checkpoint/ONNX export")
     sub = p.add_subparsers(dest="model_command", metavar="SUBCOMMAND")
     c = sub.add_parser("check-onnx", help="onnxruntime's quantized MatMul accumulators vs hwsim's integer GEMM",
                        description="A float model is quantized with onnxruntime quantize_static (QDQ) first; an "
@@ -218,6 +253,7 @@ def register(subparsers) -> None:
     s.add_argument("--tokens", type=positive_int, default=64, help="tokens per SmolLM2 chunk (default 64)")
     s.add_argument("--out", default="hwsim_out/fixed_point_study", help="output folder")
     s.set_defaults(handler=_fixed_point_study)
+    _register_export(sub)
     f = sub.add_parser("formats", help="list the quantization recipe presets")
     f.set_defaults(handler=_info)
     p.set_defaults(handler=lambda args: (p.print_help(), 0)[1])
