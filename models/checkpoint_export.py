@@ -307,9 +307,10 @@ def model_config(graph, layers: int | None = None) -> dict:
     c = shared_model().config
     return {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": c.hidden,
             "intermediate_size": c.ffn, "num_attention_heads": c.heads, "num_key_value_heads": c.kv_heads,
-            "num_hidden_layers": n_layers, "rms_norm_eps": c.eps, "rope_theta": c.rope_base,
+            "num_hidden_layers": n_layers, "rms_norm_eps": float(str(np.float32(c.eps))),
+            "rope_theta": c.rope_base,
             "vocab_size": c.vocab, "hidden_act": "silu", "max_position_embeddings": 8192,
-            "tie_word_embeddings": True, "torch_dtype": "float16"}
+            "tie_word_embeddings": True, "torch_dtype": "float32"}
 
 
 # -- export / import --------------------------------------------------------------------------------
