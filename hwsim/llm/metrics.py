@@ -21,8 +21,7 @@ from __future__ import annotations
 
 def _bound_bytes(result) -> dict[str, float]:
     weights = kv_read = kv_write = 0.0
-    for layer in result.layers:
-        c = layer.counts
+    for c in (p for layer in result.layers for p in (layer.counts.parts or (layer.counts,))):
         if c.kind in ("gemm", "conv") and c.macs:
             b_bytes = c.k * c.n * c.count * c.weight_bits / 8
             if c.name.endswith((".scores", ".context")):

@@ -12,11 +12,12 @@ from __future__ import annotations
 import logging
 
 from hwsim.perf.arch import ArchSpec, arch_warnings, as_arch, resolved_arch, resolved_arch_lines
-from hwsim.perf.energy import EnergyTable, load_energy_table, op_energy, sram_factors
+from hwsim.perf.energy import EnergyTable, load_energy_table
+from hwsim.perf.fused_timing import fused_counts, part_energy
+from hwsim.perf.fusion import FusedOp, fuse_workload
 from hwsim.perf.results import LayerResult, RunResult
-from hwsim.perf.sources import as_workload
-from hwsim.perf.timing import gemm_formats, op_counts
-from hwsim.perf.workload import GemmOp
+from hwsim.perf.sources import as_workload, default_graph
+from hwsim.perf.timing import op_counts
 
 _LOG = logging.getLogger("hwsim.perf")
 
@@ -28,12 +29,11 @@ def energy_table_for(arch: ArchSpec) -> EnergyTable:
 
 def evaluate_op(op, arch: ArchSpec, table: EnergyTable, mode: str | None = None) -> LayerResult:
     """Counts, cycles and energy of one op (the per-layer evaluation the benchmark times)."""
-    counts = op_counts(arch, op, mode)
-    a_fmt, w_fmt = gemm_formats(arch, op) if isinstance(op, GemmOp) else (arch.pe.activation_format,
-                                                                          arch.pe.weight_format)
-    energy = op_energy(counts, a_format=a_fmt, w_format=w_fmt,
-                       accumulator_bits=arch.pe.accumulator_bits, multiplier_bits=arch.requant.multiplier_bits,
-                       vector_format=arch.vector.format, table=table, sram_factors=sram_factors(arch))
+    if isinstance(op, FusedOp):
+        counts, energy = fused_counts(arch, op, table)
+    else:
+        counts = op_counts(arch, op, mode)
+        energy = part_energy(arch, table, counts, op)
     return LayerResult(counts, energy, arch.array.rows * arch.array.cols, arch.clock_mhz)
 
 
@@ -46,13 +46,23 @@ def simulate(workload=None, arch=None, *, mode: str | None = None, energy_table=
     arch : ArchSpec, mapping, YAML path, or None (packaged default)
     mode : {"pipelined", "scalesim"}, optional
         Overrides ``arch.timing_mode``.
+
+    A graph workload (and the default) goes through the fusion pass (:mod:`hwsim.perf.fusion`; on for
+    ``pipelined`` timing with the mapper unless ``arch.timing.fusion`` is false); the plan is
+    ``summary()["fusion"]``.
     energy_table : EnergyTable or path, optional
         Overrides the arch's table (the arch's technology scale still applies).
     """
     arch = as_arch(arch)
-    wl = as_workload(workload)
     if mode is not None and mode not in ("pipelined", "scalesim"):
         raise ValueError(f"mode must be 'pipelined' or 'scalesim', not {mode!r}")
+    if workload is None:
+        workload = default_graph()
+    plan = None
+    if hasattr(workload, "ops") and hasattr(workload, "tensors"):
+        wl, plan = fuse_workload(workload, arch, mode)
+    else:
+        wl = as_workload(workload)
     if energy_table is None:
         table = energy_table_for(arch)
     elif isinstance(energy_table, EnergyTable):
@@ -62,6 +72,8 @@ def simulate(workload=None, arch=None, *, mode: str | None = None, energy_table=
     result = RunResult(arch.name, wl.name, arch.array.dataflow, mode or arch.timing_mode, arch.array.rows,
                        arch.array.cols, arch.clock_mhz, arch_resolved=resolved_arch(arch))
     result.warnings.extend(arch_warnings(arch))
+    if plan is not None:
+        result.extra["fusion"] = plan.to_dict()
     if _LOG.isEnabledFor(logging.DEBUG):
         _LOG.debug("resolved architecture:\n  %s", "\n  ".join(resolved_arch_lines(arch)))
     for op in wl.ops:

@@ -23,7 +23,8 @@ Schema (every section except ``array`` and ``pe`` is optional; defaults shown)::
     timing:   {mode: pipelined, mapper: search, objective: latency}
               # mode: pipelined | scalesim | tile (ws only); mapper (pipelined only): search (tiles x
               # loop orders, hwsim.perf.mapper) | folds (no DRAM tiling: each operand resident whole or
-              # refetched per fold); objective: latency | energy | edp
+              # refetched per fold); objective: latency | energy | edp; fusion: true | false
+              # (graph workloads, pipelined + search only: hwsim.perf.fusion)
     energy:   {table: default, technology_scale: 1.0,    # table: "default" or a YAML path
                sram: flat, sram_model: default}          # sram: flat (the table's per-bit entry) |
               # capacity (that entry times hwsim.perf.sram's factor of each buffer's capacity);
@@ -224,6 +225,8 @@ class ArchSpec:
     timing_mode: str = "pipelined"
     mapper: str = "search"
     mapper_objective: str = "latency"
+    #: operator fusion of graph workloads (hwsim.perf.fusion); pipelined timing with the mapper only
+    fusion: bool = True
     energy_table: str = "default"
     technology_scale: float = 1.0
     sram_energy: str = "flat"
@@ -368,13 +371,14 @@ def arch_from_dict(data: dict, *, source: str = "<dict>", base_dir: Path | None 
                           ops_per_cycle=ck.number(sec, "ops_per_cycle", "arch.vector", lanes, minimum=0.0,
                                                   strict=True, maximum=_MAX_RATE))
 
-    sec = ck.mapping(top.get("timing"), "arch.timing", ("mode", "mapper", "objective"))
+    sec = ck.mapping(top.get("timing"), "arch.timing", ("mode", "mapper", "objective", "fusion"))
     mode = ck.choice(sec, "mode", "arch.timing", TIMING_MODES, "pipelined")
     if mode == "tile" and array.dataflow != "ws":
         ck.add("arch.timing.mode", f"'tile' is the RTL weight-stationary tile's schedule; it needs dataflow ws, "
                                    f"not {array.dataflow!r}")
     mapper = ck.choice(sec, "mapper", "arch.timing", MAPPERS, "search")
     objective = ck.choice(sec, "objective", "arch.timing", MAPPER_OBJECTIVES, "latency")
+    fusion = ck.boolean(sec, "fusion", "arch.timing", True)
     sec = ck.mapping(top.get("energy"), "arch.energy", ("table", "technology_scale", "sram", "sram_model"))
     table = ck.string(sec, "table", "arch.energy", "default")
     if table != "default" and base_dir is not None and not Path(table).is_absolute():
@@ -391,7 +395,7 @@ def arch_from_dict(data: dict, *, source: str = "<dict>", base_dir: Path | None 
     ck.raise_if_any()
     return ArchSpec(name=name, array=array, pe=pe, clock_mhz=clock, buffers=buffers, dram=dram,
                     requant=requant, layernorm=layernorm, vector=vector, timing_mode=mode,
-                    mapper=mapper, mapper_objective=objective,
+                    mapper=mapper, mapper_objective=objective, fusion=fusion,
                     energy_table=table, technology_scale=scale, sram_energy=sram_energy, sram_model=sram_model,
                     source=source)
 

@@ -193,16 +193,25 @@ def _view(graph, op, state: dict) -> list:
     return []
 
 
-def workload_from_graph(graph) -> Workload:
-    """The workload of ``graph``: every op through its cost rule, in execution order.
+def lower_ops(graph) -> list[tuple[object, list]]:
+    """``(graph op, its workload ops)`` for every op of ``graph`` in execution order (its cost rule).
 
     Raises ``ValueError`` naming the op and its kind when the kind has no cost rule.
     """
-    ops, state = [], {}
+    out, state = [], {}
     for op in graph.ops:
         rule = COST_RULES.get(op.kind)
         if rule is None:
             raise ValueError(f"graph {graph.name!r}: op {op.name!r} has kind {op.kind!r}, which has no cost rule "
                              f"in hwsim.perf.graph_costs; known kinds: {', '.join(sorted(COST_RULES))}")
-        ops.extend(rule(graph, op, state))
-    return Workload(graph.name, tuple(ops))
+        out.append((op, rule(graph, op, state)))
+    return out
+
+
+def workload_from_graph(graph) -> Workload:
+    """The workload of ``graph``: every op through its cost rule, in execution order (no fusion;
+    :func:`hwsim.perf.fusion.fuse_workload` groups ops).
+
+    Raises ``ValueError`` naming the op and its kind when the kind has no cost rule.
+    """
+    return Workload(graph.name, tuple(w for _, ops in lower_ops(graph) for w in ops))

@@ -17,6 +17,12 @@ computes)::
     ofmap  = Tm*Tn*acc_bits          partial sums, only if the K reduction is split over folds
            + Tm*Tn*out_bits          finished outputs (requantized on the way out), x2 if not split
 
+A fused element-wise epilogue (:mod:`hwsim.perf.fusion`) that reads another operand per output (a
+residual) adds ``Tm*Tn*epilogue_bits`` to the ofmap part: once when the reduction is split (the tile's
+operand is prefetched during its earlier K folds and consumed by the last), ``x2`` otherwise (when
+double buffered); an output consumed on chip by its epilogue
+(``out_to_dram`` false) costs no DRAM write.
+
 The partial-sum tile is read-modify-written in place and consumed by the last K fold in the order it
 is refilled, so it is held once. With a split reduction a tile's outputs appear only in its last fold
 and drain to DRAM during the next tile's folds, so one output tile suffices; an unsplit reduction
@@ -81,6 +87,10 @@ class MapperProblem:
     sram_pj_per_bit: float
     dram_pj_per_bit: float
     objective: str = "latency"
+    #: extra SRAM bits per output element held for a fused epilogue (its streamed second operand)
+    epilogue_bits: float = 0.0
+    #: False when a fused epilogue consumes the output on chip (no DRAM write of it)
+    out_to_dram: bool = True
 
 
 @dataclass(frozen=True)
@@ -109,6 +119,10 @@ class GemmMapping:
     @property
     def dram_loads(self) -> dict[str, int]:
         return {"ifmap": self.dram_ifmap_reads, "weight": self.dram_weight_reads}
+
+    def tiles_of(self, p: MapperProblem) -> int:
+        """SRAM tiles ``Tm x Tk x Tn`` the loops visit (full and remainder tiles)."""
+        return cdiv(p.m, self.tm) * cdiv(p.k, self.tk) * cdiv(p.n, self.tn)
 
     def describe(self) -> str:
         """E.g. ``n>m>k M256 K4096 N128`` (loop order outermost first, SRAM tile sizes)."""
@@ -165,9 +179,10 @@ def dram_factor(order: str, trips: dict[str, int], indexed: str) -> int:
 
 def _footprint(p: MapperProblem, tm: int, tk: int, tn: int, split_k: bool) -> tuple[float, float, float]:
     db = 2 if p.double_buffered else 1
+    epi = tm * tn * p.epilogue_bits * (1 if split_k else db)
     if split_k:
-        return db * tm * tk * p.a_bits, db * tk * tn * p.b_bits, tm * tn * (p.acc_bits + p.out_bits)
-    return db * tm * tk * p.a_bits, db * tk * tn * p.b_bits, db * tm * tn * p.out_bits
+        return db * tm * tk * p.a_bits, db * tk * tn * p.b_bits, tm * tn * (p.acc_bits + p.out_bits) + epi
+    return db * tm * tk * p.a_bits, db * tk * tn * p.b_bits, db * tm * tn * p.out_bits + epi
 
 
 def _fits(p: MapperProblem, fp: tuple[float, float, float]) -> bool:
@@ -203,12 +218,14 @@ def best_mapping(p: MapperProblem) -> GemmMapping:
     split = -(-p.k // tk) * k_folds > 1
     db = 2 if p.double_buffered else 1
     fp = np.stack([db * tm * tk * p.a_bits, db * tk * tn * p.b_bits,
-                   np.where(split, tm * tn * (p.acc_bits + p.out_bits), db * tm * tn * p.out_bits)])
+                   np.where(split, tm * tn * (p.acc_bits + p.out_bits), db * tm * tn * p.out_bits)
+                   + tm * tn * p.epilogue_bits * np.where(split, 1, db)])
     caps = np.array(p.capacity_bits)[:, None]
     fits = fp.sum(0) <= caps.sum() if p.unified else (fp <= caps).all(0)
     cyc, a_rd, b_rd, o_wr = _array_work_vec(p, tm, tk, tn, r_dim, c_dim)
     trips = {"m": -(-p.m // tm), "k": -(-p.k // tk), "n": -(-p.n // tn)}
     mn = p.m * p.n
+    out_dram = mn if p.out_to_dram else 0
     preload = p.rows if DATAFLOW_ROLES[p.dataflow][3] != "ofmap" else 0
     compute = preload + cyc + p.rows + p.cols - 2 + (p.rows if p.dataflow == "os" else 0)
     sram_bits = a_rd * p.a_bits + b_rd * p.b_bits + (o_wr - mn) * 2 * p.acc_bits + mn * p.out_bits
@@ -219,7 +236,7 @@ def best_mapping(p: MapperProblem) -> GemmMapping:
         dram_a = p.m * p.k * _dram_factor_vec(order, trips, INDEXED_BY["ifmap"])
         dram_b = p.k * p.n * _dram_factor_vec(order, trips, INDEXED_BY["weight"])
         psum = mn * (_dram_factor_vec(order, trips, INDEXED_BY["ofmap"]) - 1)
-        dram_bits = dram_a * p.a_bits + dram_b * p.b_bits + mn * p.out_bits + 2 * psum * p.acc_bits
+        dram_bits = dram_a * p.a_bits + dram_b * p.b_bits + out_dram * p.out_bits + 2 * psum * p.acc_bits
         lat.append(np.maximum(np.maximum(compute, sram_cycles), dram_bits / 8 / p.dram_bytes_per_cycle))
         energy.append(dram_bits * p.dram_pj_per_bit + sram_bits * p.sram_pj_per_bit)
         spill.append(psum > 0)
@@ -315,7 +332,8 @@ def _evaluate(p: MapperProblem, order: str, tm: int, tk: int, tn: int, fits: boo
     preload = p.rows if DATAFLOW_ROLES[p.dataflow][3] != "ofmap" else 0
     drain = p.rows if p.dataflow == "os" else 0
     compute = preload + cyc + p.rows + p.cols - 2 + drain
-    dram_bits = dram_a * p.a_bits + dram_b * p.b_bits + mn * p.out_bits + 2 * psum * p.acc_bits
+    out_dram = mn if p.out_to_dram else 0
+    dram_bits = dram_a * p.a_bits + dram_b * p.b_bits + out_dram * p.out_bits + 2 * psum * p.acc_bits
     sram_bits = (a_rd * p.a_bits + b_rd * p.b_bits + (o_wr - mn) * 2 * p.acc_bits + mn * p.out_bits)
     sram_cycles = max(a_rd / p.sram_words_per_cycle[0], b_rd / p.sram_words_per_cycle[1],
                       (2 * o_wr - mn) / p.sram_words_per_cycle[2])
@@ -324,5 +342,5 @@ def _evaluate(p: MapperProblem, order: str, tm: int, tk: int, tn: int, fits: boo
     return GemmMapping(order=order, tm=tm, tk=tk, tn=tn, fits=fits, footprint_bits=fp, compute_cycles=compute,
                        sram_ifmap_reads=a_rd, sram_weight_reads=b_rd, sram_ofmap_writes=o_wr,
                        sram_ofmap_reads=o_wr - mn, dram_ifmap_reads=dram_a, dram_weight_reads=dram_b,
-                       dram_ofmap_writes=mn, dram_psum_writes=psum, dram_psum_reads=psum,
+                       dram_ofmap_writes=out_dram, dram_psum_writes=psum, dram_psum_reads=psum,
                        latency_cycles=latency, energy_pj=energy)

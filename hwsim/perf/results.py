@@ -52,24 +52,34 @@ class LayerResult:
         out = {"name": c.name, "kind": c.kind, "a_format": c.a_format, "w_format": c.w_format,
                "out_format": c.out_format}
         out.update({k: getattr(c, k) for k in _COUNT_COLUMNS})
+        out["fused_ops"] = c.fused_ops
+        out["fusion"] = c.fusion
         out["utilization"] = self.utilization
         out["latency_us"] = self.latency_us
-        per = {
-            "sram_ifmap_bytes": c.sram_ifmap_reads * c.ifmap_bits / 8,
-            "sram_weight_bytes": c.sram_weight_reads * c.weight_bits / 8,
-            "sram_ofmap_bytes": ((c.sram_ofmap_writes - c.sram_psum_writes) * c.out_bits
-                                 + (c.sram_psum_writes + c.sram_ofmap_reads) * c.psum_bits) / 8,
-            "dram_ifmap_bytes": c.dram_ifmap_reads * c.ifmap_bits / 8,
-            "dram_weight_bytes": c.dram_weight_reads * c.weight_bits / 8,
-            "dram_ofmap_bytes": (c.dram_ofmap_writes * c.out_bits
-                                 + (c.dram_psum_writes + c.dram_psum_reads) * c.psum_bits) / 8,
-        }
+        per = _stream_bytes(c)
         out.update(per)
         out["sram_bytes"] = per["sram_ifmap_bytes"] + per["sram_weight_bytes"] + per["sram_ofmap_bytes"]
         out["dram_bytes"] = c.dram_bytes()
         out.update(self.energy.to_dict())
         out["energy_per_mac_pj"] = self.energy.total / c.macs if c.macs else 0.0
         return out
+
+
+def _stream_bytes(c: OpCounts) -> dict[str, float]:
+    """SRAM/DRAM bytes per operand stream (a fused group's: the sum over its parts, each at its widths)."""
+    if c.parts:
+        parts = [_stream_bytes(p) for p in c.parts]
+        return {k: sum(p[k] for p in parts) for k in parts[0]}
+    return {
+        "sram_ifmap_bytes": c.sram_ifmap_reads * c.ifmap_bits / 8,
+        "sram_weight_bytes": c.sram_weight_reads * c.weight_bits / 8,
+        "sram_ofmap_bytes": ((c.sram_ofmap_writes - c.sram_psum_writes) * c.out_bits
+                             + (c.sram_psum_writes + c.sram_ofmap_reads) * c.psum_bits) / 8,
+        "dram_ifmap_bytes": c.dram_ifmap_reads * c.ifmap_bits / 8,
+        "dram_weight_bytes": c.dram_weight_reads * c.weight_bits / 8,
+        "dram_ofmap_bytes": (c.dram_ofmap_writes * c.out_bits
+                             + (c.dram_psum_writes + c.dram_psum_reads) * c.psum_bits) / 8,
+    }
 
 
 @dataclass
@@ -147,6 +157,10 @@ class RunResult:
         total = s["energy_total_pj"] or 1.0
         for key, val in s["energy_breakdown_pj"].items():
             lines.append(f"    {key:<12} {val * 1e-6:>12,.3f}  {100 * val / total:5.1f} %")
+        if "fusion" in self.extra:
+            from hwsim.perf.fusion import plan_text
+
+            lines.append(plan_text(self.extra["fusion"]))
         if self.extra_text:
             lines.append(self.extra_text)
         return "\n".join(lines)

@@ -236,6 +236,13 @@ class OpCounts:
     sram_psum_writes: int = 0
     mapping: str = ""
     mapping_fits: bool = True
+    #: SRAM tiles the mapper's loops visit (pipeline depth of a fused group; 0 = not mapped)
+    mapping_tiles: int = 0
+    #: fused group (:mod:`hwsim.perf.fusion`): its member ops and why they were fused; ``parts`` holds
+    #: the members' own counts (DRAM traffic and bound checks read them)
+    fused_ops: str = ""
+    fusion: str = ""
+    parts: tuple = ()
     ifmap_bits: float = 8
     weight_bits: float = 8
     psum_bits: float = 32
@@ -246,6 +253,8 @@ class OpCounts:
     out_format: str = ""
 
     def dram_bytes(self) -> float:
+        if self.parts:
+            return sum(p.dram_bytes() for p in self.parts)
         return (self.dram_ifmap_reads * self.ifmap_bits + self.dram_weight_reads * self.weight_bits
                 + self.dram_ofmap_writes * self.out_bits
                 + (self.dram_psum_writes + self.dram_psum_reads) * self.psum_bits) / 8
@@ -335,11 +344,14 @@ def _format_labels(op: GemmOp, a: str, w: str, out: str) -> dict[str, str]:
             "out_format": out + ("/float-epilogue" if op.epilogue == "float" else "")}
 
 
-def gemm_counts(arch: ArchSpec, op: GemmOp, mode: str | None = None) -> OpCounts:
+def gemm_counts(arch: ArchSpec, op: GemmOp, mode: str | None = None, *, epilogue_bits: float = 0.0,
+                out_to_dram: bool = True) -> OpCounts:
     """Counts and cycles of one GEMM op (``op.count`` repetitions) on ``arch``, at the op's own formats.
 
     ``scalesim``/``tile`` modes and ``pipelined`` with ``mapper: folds`` use the fold model above;
     ``pipelined`` with ``mapper: search`` (the default) the tiling mapper of :mod:`hwsim.perf.mapper`.
+    ``epilogue_bits``/``out_to_dram`` describe a fused epilogue (:class:`hwsim.perf.mapper.MapperProblem`;
+    mapper only).
     """
     mode = mode or arch.timing_mode
     a_name, w_name = gemm_formats(arch, op)
@@ -353,7 +365,7 @@ def gemm_counts(arch: ArchSpec, op: GemmOp, mode: str | None = None) -> OpCounts
                  **_format_labels(op, a_name, w_name, out_name))
     c.mapping_efficiency = scalesim_utilizations(fm)[0]
     if mode == "pipelined" and arch.mapper == "search":
-        _mapped_counts(arch, op, c)
+        _mapped_counts(arch, op, c, epilogue_bits, out_to_dram)
     else:
         c.compute_cycles = compute_cycles(fm, mode)
         for key, words in sram_words(fm, op.m, op.k, op.n, mode).items():
@@ -370,7 +382,7 @@ def gemm_counts(arch: ArchSpec, op: GemmOp, mode: str | None = None) -> OpCounts
     return _repeat(c, op.count)
 
 
-def mapper_problem(arch: ArchSpec, op: GemmOp, c: OpCounts):
+def mapper_problem(arch: ArchSpec, op: GemmOp, c: OpCounts, epilogue_bits: float = 0.0, out_to_dram: bool = True):
     """The :class:`hwsim.perf.mapper.MapperProblem` of one GEMM on ``arch`` (operand widths from ``c``)."""
     from hwsim.perf.energy import load_energy_table
     from hwsim.perf.mapper import MapperProblem
@@ -384,14 +396,17 @@ def mapper_problem(arch: ArchSpec, op: GemmOp, c: OpCounts):
         double_buffered=bufs.double_buffered, dram_bytes_per_cycle=arch.dram.bandwidth_bytes_per_cycle,
         sram_words_per_cycle=tuple(bufs.of(x).bandwidth_words_per_cycle for x in OPERANDS),
         sram_pj_per_bit=table.per_bit("sram"), dram_pj_per_bit=table.per_bit("dram"),
-        objective=arch.mapper_objective)
+        objective=arch.mapper_objective, epilogue_bits=epilogue_bits, out_to_dram=out_to_dram)
 
 
-def _mapped_counts(arch: ArchSpec, op: GemmOp, c: OpCounts) -> None:
+def _mapped_counts(arch: ArchSpec, op: GemmOp, c: OpCounts, epilogue_bits: float = 0.0,
+                   out_to_dram: bool = True) -> None:
     """Fill ``c`` from the mapper's best mapping."""
     from hwsim.perf.mapper import best_mapping
 
-    mp = best_mapping(mapper_problem(arch, op, c))
+    problem = mapper_problem(arch, op, c, epilogue_bits, out_to_dram)
+    mp = best_mapping(problem)
+    c.mapping_tiles = mp.tiles_of(problem)
     c.mapping = mp.describe()
     c.mapping_fits = mp.fits
     c.compute_cycles = mp.compute_cycles

@@ -1,0 +1,98 @@
+"""Counts, cycles and energy of a fused group (:class:`hwsim.perf.fusion.FusedOp`).
+
+Each member keeps its own counts (:class:`~hwsim.perf.timing.OpCounts`, the *parts*): its MACs,
+vector/requant work and SRAM traffic as unfused, with the DRAM traffic of the tensors that stay on
+chip removed (and, for attention, the tiled traffic of :mod:`hwsim.perf.flash_attention`):
+
+    epilogue   the GEMM mapped with the epilogue's tile space and no DRAM write of its output; each
+               element-wise op reads from DRAM only its streamed operands (``dram_inputs`` x elements)
+               and writes only the chain's last output; a KV-cache write keeps its DRAM write. An
+               element-wise op whose tensors fit the SRAM unfused (no DRAM traffic) stays so.
+    attention  :func:`hwsim.perf.flash_attention.attention_parts` with the chosen tile
+
+The group's row sums the parts' counts; its cycles are :func:`hwsim.perf.pipeline.pipeline_cycles`
+over the group's tiles (the GEMM mapping's SRAM tiles, or the attention's query x key blocks); its
+energy is the sum of the parts' energies, each at its own formats (:func:`part_energy`).
+"""
+
+from __future__ import annotations
+
+from hwsim.perf.arch import ArchSpec
+from hwsim.perf.energy import EnergyBreakdown, op_energy, sram_factors
+from hwsim.perf.flash_attention import attention_parts
+from hwsim.perf.pipeline import pipeline_cycles
+from hwsim.perf.timing import OpCounts, gemm_counts, gemm_formats, op_counts
+from hwsim.perf.workload import GemmOp
+
+#: count fields a group's row sums over its parts
+SUMMED = ("macs", "elements", "sram_ifmap_reads", "sram_weight_reads", "sram_ofmap_writes", "sram_ofmap_reads",
+          "sram_psum_writes", "dram_ifmap_reads", "dram_weight_reads", "dram_ofmap_writes", "dram_psum_writes",
+          "dram_psum_reads", "requant_elements", "norm_elements", "norm_rows", "norm_adds", "norm_mults",
+          "norm_shifts", "norm_divides", "norm_requants", "vector_adds", "vector_mults", "quant_adds",
+          "quant_mults", "epilogue_adds", "epilogue_mults", "lut_bytes")
+
+
+def part_energy(arch: ArchSpec, table, counts: OpCounts, op) -> EnergyBreakdown:
+    """Energy of one op's counts at its formats (a GEMM's own, else the PE defaults)."""
+    a_fmt, w_fmt = gemm_formats(arch, op) if isinstance(op, GemmOp) else (arch.pe.activation_format,
+                                                                          arch.pe.weight_format)
+    return op_energy(counts, a_format=a_fmt, w_format=w_fmt, accumulator_bits=arch.pe.accumulator_bits,
+                     multiplier_bits=arch.requant.multiplier_bits, vector_format=arch.vector.format, table=table,
+                     sram_factors=sram_factors(arch))
+
+
+def epilogue_parts(arch: ArchSpec, op) -> tuple[list[OpCounts], int]:
+    """``(parts, tiles)`` of a fused GEMM epilogue (module docstring)."""
+    g = gemm_counts(arch, op.gemm, epilogue_bits=op.epilogue_bits, out_to_dram=False)
+    parts = [g]
+    for w, side, escapes in zip(op.ops, op.dram_inputs, op.escapes, strict=True):
+        c = op_counts(arch, w)
+        if c.kind != "kv_write" and (c.dram_ifmap_reads or c.dram_ofmap_writes):
+            c.dram_ifmap_reads = c.elements * side
+            c.dram_ofmap_writes = c.elements if escapes else 0
+            c.total_cycles = c.stall_cycles = 0  # priced by the group
+        parts.append(c)
+    return parts, max(1, g.mapping_tiles) * op.gemm.count
+
+
+def group_parts(arch: ArchSpec, op) -> tuple[list[OpCounts], int, list]:
+    """``(parts, tiles, workload ops of the parts)`` of fused group ``op``."""
+    if op.kind == "attention":
+        qk, sm, pv = op.ops
+        parts, tiles = attention_parts(arch, op.shape, op.tile, gemm_counts(arch, qk), op_counts(arch, sm),
+                                       gemm_counts(arch, pv))
+        return list(parts), tiles, list(op.ops)
+    parts, tiles = epilogue_parts(arch, op)
+    return parts, tiles, [op.gemm, *op.ops]
+
+
+def fused_cycles(arch: ArchSpec, op) -> int:
+    """Total cycles of fused group ``op`` (:func:`hwsim.perf.pipeline.pipeline_cycles`)."""
+    parts, tiles, _ = group_parts(arch, op)
+    return pipeline_cycles(arch, parts, tiles)[0]
+
+
+def fused_counts(arch: ArchSpec, op, table) -> tuple[OpCounts, EnergyBreakdown]:
+    """The row (summed counts, pipelined cycles) and energy of fused group ``op``."""
+    parts, tiles, wops = group_parts(arch, op)
+    anchor = parts[0]
+    row = OpCounts(name=op.name, kind="fused", m=anchor.m, k=anchor.k, n=anchor.n, count=anchor.count,
+                   row_folds=anchor.row_folds, col_folds=anchor.col_folds,
+                   mapping_efficiency=anchor.mapping_efficiency, ifmap_bits=anchor.ifmap_bits,
+                   weight_bits=anchor.weight_bits, psum_bits=anchor.psum_bits, out_bits=anchor.out_bits,
+                   a_format=anchor.a_format, w_format=anchor.w_format, out_format=parts[-1].out_format)
+    for key in SUMMED:
+        setattr(row, key, sum(getattr(p, key) for p in parts))
+    row.mapping = " | ".join(dict.fromkeys(p.mapping for p in parts if p.mapping))
+    row.mapping_fits = all(p.mapping_fits for p in parts)
+    row.mapping_tiles = tiles
+    row.int_units = tuple(u for p in parts for u in p.int_units)
+    row.fused_ops = "+".join(op.members)
+    row.fusion = op.kind
+    row.parts = tuple(parts)
+    row.total_cycles, row.compute_cycles = pipeline_cycles(arch, parts, tiles)
+    row.stall_cycles = row.total_cycles - row.compute_cycles
+    energy = EnergyBreakdown()
+    for part, w in zip(parts, wops, strict=True):
+        energy = energy + part_energy(arch, table, part, w)
+    return row, energy
