@@ -22,10 +22,11 @@ Counts (per product; ``nq = ceil(rows/Br)``, ``nk = ceil(T/Bc)``, remainder bloc
     MACs          rows*d*T (scores) + rows*T*d (context): every MAC of the unfused pair
     array cycles  per (q block, kv block) the fold model of both GEMMs: ceil(d/R)*ceil(Bc/C)*max(Br,R)
                   + ceil(Bc/R)*ceil(d/C)*max(Br,R); plus R + R + C - 2 once
-    softmax       every score element at the unfused recipe (VECTOR_RECIPES['softmax']), plus the
-                  online rescale per row and kv block after the first: the correction exp(m_old-m_new)
-                  (1 subtract + the exp polynomial, 5 adds + 4 multiplies), l and the d outputs of O
-                  rescaled (d + 1 multiplies)
+    softmax       every score element at the unfused recipe (VECTOR_RECIPES['softmax']: max, subtract,
+                  exp, sum) except its per-element normalising multiply, which moves to the end: one
+                  reciprocal and d multiplies per row (O / l); plus the online rescale per row and kv
+                  block after the first: the correction exp(m_old-m_new) (1 subtract + the exp
+                  polynomial, 5 adds + 4 multiplies), l and the d outputs of O rescaled (d + 1 multiplies)
     requant       the scores into the softmax's input format and the context outputs (as unfused)
     SRAM          Q, K, V, S, P words as the fold model reads/writes them; O read-modify-written once
                   per kv block after the first (at accumulator width)
@@ -136,7 +137,8 @@ def attention_parts(arch: ArchSpec, s: AttentionShape, tile: FlashTile, qk, sm, 
     elements = k * s.rows * s.span
     rescales = k * s.rows * (nk - 1)
     softmax = replace(sm, vector_adds=elements * adds + rescales * RESCALE_ADDS,
-                      vector_mults=elements * mults + rescales * (RESCALE_MULTS + s.dv + 1),
+                      vector_mults=elements * (mults - 1) + k * s.rows * (s.dv + 1)
+                      + rescales * (RESCALE_MULTS + s.dv + 1),
                       sram_ifmap_reads=elements, sram_ofmap_writes=elements, dram_ifmap_reads=0,
                       dram_ofmap_writes=0, parts=())
     softmax.compute_cycles = cdiv(softmax.vector_adds + softmax.vector_mults, arch.vector.throughput) \
@@ -166,13 +168,22 @@ def _tile_options(arch: ArchSpec, s: AttentionShape) -> tuple[tuple[FlashTile, .
     return tuple(fitting), smallest
 
 
-def best_tile(arch: ArchSpec, s: AttentionShape, qk, sm, pv) -> tuple[FlashTile | None, FlashTile]:
-    """``(best fitting tile or None, smallest candidate)`` for the fused attention ``s`` (docstring)."""
+def best_tile(arch: ArchSpec, s: AttentionShape, qk, sm, pv, *, timing_arch: ArchSpec | None = None,
+              with_parts=(), blocks: int = 0) -> tuple[FlashTile | None, FlashTile]:
+    """``(best fitting tile or None, smallest candidate)`` for the fused attention ``s`` (docstring).
+
+    Tiles must fit ``arch``'s buffers. Ranked by the pipelined cycles on ``timing_arch`` (default
+    ``arch``) of the attention alone, or, with ``with_parts``, of those parts plus the attention over
+    ``blocks`` pipeline stages (a head-pipelined block, :mod:`hwsim.perf.fusion`).
+    """
     fitting, smallest = _tile_options(arch, s)
+    timing_arch = timing_arch or arch
     best, best_key = None, None
     for t in fitting:
         parts, tiles = attention_parts(arch, s, t, qk, sm, pv)
-        key = (pipeline_cycles(arch, parts, tiles)[0], sum(t.footprint_bits))
+        if with_parts:
+            parts, tiles = (*with_parts, *parts), blocks
+        key = (pipeline_cycles(timing_arch, parts, tiles)[0], sum(t.footprint_bits))
         if best_key is None or key < best_key:
             best, best_key = t, key
     return best, smallest

@@ -24,6 +24,8 @@ from hwsim.perf.pipeline import pipeline_cycles
 from hwsim.perf.timing import OpCounts, gemm_counts, gemm_formats, op_counts
 from hwsim.perf.workload import GemmOp
 
+#: loop orders of a head-pipelined block's projections: output-column (head) blocks outermost
+N_OUTER = ("nmk", "nkm")
 #: count fields a group's row sums over its parts
 SUMMED = ("macs", "elements", "sram_ifmap_reads", "sram_weight_reads", "sram_ofmap_writes", "sram_ofmap_reads",
           "sram_psum_writes", "dram_ifmap_reads", "dram_weight_reads", "dram_ofmap_writes", "dram_psum_writes",
@@ -41,9 +43,9 @@ def part_energy(arch: ArchSpec, table, counts: OpCounts, op) -> EnergyBreakdown:
                      sram_factors=sram_factors(arch))
 
 
-def epilogue_parts(arch: ArchSpec, op) -> tuple[list[OpCounts], int]:
-    """``(parts, tiles)`` of a fused GEMM epilogue (module docstring)."""
-    g = gemm_counts(arch, op.gemm, epilogue_bits=op.epilogue_bits, out_to_dram=False)
+def epilogue_parts(arch: ArchSpec, op, orders: tuple[str, ...] | None = None) -> tuple[list[OpCounts], int]:
+    """``(parts, tiles)`` of a fused GEMM epilogue (module docstring); ``orders`` restricts the mapper."""
+    g = gemm_counts(arch, op.gemm, epilogue_bits=op.epilogue_bits, out_to_dram=False, orders=orders)
     parts = [g]
     for w, side, escapes in zip(op.ops, op.dram_inputs, op.escapes, strict=True):
         c = op_counts(arch, w)
@@ -55,8 +57,48 @@ def epilogue_parts(arch: ArchSpec, op) -> tuple[list[OpCounts], int]:
     return parts, max(1, g.mapping_tiles) * op.gemm.count
 
 
+def scaled_sram(arch: ArchSpec, fraction: float) -> ArchSpec:
+    """``arch`` with every buffer's capacity times ``fraction`` (a share of the SRAM)."""
+    from dataclasses import replace
+
+    bufs = arch.buffers
+    return arch.with_(buffers=replace(bufs, **{x: replace(bufs.of(x), size_kib=bufs.of(x).size_kib * fraction)
+                                               for x in ("ifmap", "weight", "ofmap")}))
+
+
+def projection_parts(arch: ArchSpec, subs, split: float) -> tuple[list[OpCounts], int, list]:
+    """``(parts, column blocks, workload ops)`` of a block's projections mapped ``n``-outermost in
+    ``split`` of the SRAM."""
+    proj_arch = scaled_sram(arch, split)
+    parts, wops, blocks = [], [], 1
+    for unit in subs:
+        if isinstance(unit, GemmOp):
+            ps, ws = [gemm_counts(proj_arch, unit, orders=N_OUTER)], [unit]
+        else:
+            ps, _ = epilogue_parts(proj_arch, unit, orders=N_OUTER)
+            ws = [unit.gemm, *unit.ops]
+        parts += ps
+        wops += ws
+        blocks = max(blocks, ps[0].mapping_n_tiles)
+    return parts, blocks, wops
+
+
+def block_parts(arch: ArchSpec, op) -> tuple[list[OpCounts], int, list]:
+    """Head-pipelined attention block: the projections mapped ``n``-outermost in ``op.sram_split`` of
+    the SRAM, the attention tiles in the rest (module docstring of :mod:`hwsim.perf.fusion`)."""
+    parts, blocks, wops = projection_parts(arch, op.subs, op.sram_split)
+    att = op.attention
+    qk, sm, pv = att.ops
+    att_arch = scaled_sram(arch, 1.0 - op.sram_split)
+    aparts, _ = attention_parts(att_arch, att.shape, att.tile, gemm_counts(arch, qk), op_counts(arch, sm),
+                                gemm_counts(arch, pv))
+    return parts + list(aparts), blocks, wops + list(att.ops)
+
+
 def group_parts(arch: ArchSpec, op) -> tuple[list[OpCounts], int, list]:
     """``(parts, tiles, workload ops of the parts)`` of fused group ``op``."""
+    if op.kind == "block":
+        return block_parts(arch, op)
     if op.kind == "attention":
         qk, sm, pv = op.ops
         parts, tiles = attention_parts(arch, op.shape, op.tile, gemm_counts(arch, qk), op_counts(arch, sm),

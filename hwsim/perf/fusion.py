@@ -73,9 +73,16 @@ class FusedOp:
     shape: AttentionShape | None = None
     tile: FlashTile | None = None
     count: int = 1
+    #: ``block``: the q/k/v projection units (FusedOp epilogues or GemmOps), the attention group and the
+    #: projections' share of the SRAM
+    subs: tuple = ()
+    attention: FusedOp | None = None
+    sram_split: float = 0.0
 
     @property
     def macs(self) -> int:
+        if self.kind == "block":
+            return sum(u.macs for u in (*self.subs, self.attention))
         gemms = [self.gemm] if self.gemm is not None else [o for o in self.ops if isinstance(o, GemmOp)]
         return sum(g.macs for g in gemms)
 
@@ -161,6 +168,8 @@ def fuse_workload(graph, arch, mode: str | None = None) -> tuple[Workload, Fusio
         elif op.kind in NORM_KINDS:
             plan.refused.append(((op.name,), f"{op.kind} needs the statistics of its whole "
                                  f"{graph.tensors[op.outputs[0]].shape[-1]}-wide row before any output"))
+    for group in [g for g in plan.groups if g.kind == "attention"]:
+        _attention_block(walk, group, wops, arch, plan, taken)
     out, emitted = [], set()
     for op, ops in lowered:
         group = taken.get(op.name)
@@ -299,3 +308,96 @@ def _epilogue(walk: _Graph, op, wops, arch, plan: FusionPlan, taken) -> None:
                     count=gemm.count)
     members = [w for name in names for w in wops[name]]
     _take_if_faster(arch, plan, taken, group, members)
+
+
+#: shares of the SRAM tried for a block's projections (the attention tiles get the rest)
+SRAM_SPLITS = (0.25, 0.375, 0.5, 0.625, 0.75)
+
+
+def _projection_unit(walk: _Graph, tensor: str, wops, taken):
+    """The epilogue group or plain linear GemmOp producing ``tensor`` (through views), and its linear op."""
+    src = walk.source(tensor)
+    if src is None:
+        return None, None
+    group = taken.get(src.name)
+    if group is not None:
+        if group.kind != "epilogue" or "+" in group.gemm.name:
+            return None, None
+        return group, walk.g.op(group.members[0])
+    if src.kind == "linear":
+        return _single(wops[src.name], GemmOp), src
+    return None, None
+
+
+def _signature(unit) -> tuple:
+    """What a block's cost depends on (names excluded), so identical layers share one search."""
+    if isinstance(unit, GemmOp):
+        return (replace(unit, name=""),)
+    return (replace(unit.gemm, name=""), tuple(replace(o, name="") for o in unit.ops), unit.dram_inputs,
+            unit.escapes, unit.epilogue_bits)
+
+
+_BLOCK_CACHE: dict = {}
+
+
+def _best_block(arch, att: FusedOp, subs: tuple) -> tuple[FusedOp | None, int | None]:
+    """The fastest (SRAM split, attention tile) of a block of ``subs`` and ``att``, and its cycles."""
+    from hwsim.perf.fused_timing import fused_cycles, projection_parts, scaled_sram
+    from hwsim.perf.timing import gemm_counts, op_counts
+
+    key = (arch, att.shape, tuple(_signature(u) for u in subs), tuple(replace(o, name="") for o in att.ops))
+    if key not in _BLOCK_CACHE:
+        g1, v, g2 = att.ops
+        choice, choice_cycles = None, None
+        for split in SRAM_SPLITS:
+            parts, blocks, _ = projection_parts(arch, subs, split)
+            tile, _ = best_tile(scaled_sram(arch, 1.0 - split), att.shape, gemm_counts(arch, g1), op_counts(arch, v),
+                                gemm_counts(arch, g2), timing_arch=arch, with_parts=parts, blocks=blocks)
+            if tile is None:
+                continue
+            block = FusedOp(name="block", kind="block", members=(), reason="", subs=subs,
+                            attention=replace(att, tile=tile), sram_split=split, count=att.count)
+            cycles = fused_cycles(arch, block)
+            if choice_cycles is None or cycles < choice_cycles:
+                choice, choice_cycles = (split, tile), cycles
+        _BLOCK_CACHE[key] = (choice, choice_cycles)
+    choice, cycles = _BLOCK_CACHE[key]
+    if choice is None:
+        return None, None
+    split, tile = choice
+    return FusedOp(name="block", kind="block", members=(), reason="", subs=subs, attention=replace(att, tile=tile),
+                   sram_split=split, count=att.count), cycles
+
+
+def _attention_block(walk: _Graph, att: FusedOp, wops, arch, plan: FusionPlan, taken) -> None:
+    """Merge ``att`` with the q/k/v projections feeding it into a head-pipelined ``block`` (docstring)."""
+    from hwsim.perf.fused_timing import fused_cycles
+    from hwsim.perf.timing import op_counts
+
+    qk, pv = walk.g.op(att.members[0]), walk.g.op(att.members[2])
+    units = [_projection_unit(walk, t, wops, taken) for t in (qk.inputs[0], qk.inputs[1], pv.inputs[1])]
+    if any(u is None for u, _ in units) or len({id(u) for u, _ in units}) != 3 \
+            or len({lin.inputs[0] for _, lin in units}) != 1:
+        return
+    subs = tuple(u for u, _ in units)
+    members = tuple(n for op in walk.g.ops for n in [op.name]
+                    if n in {m for u, lin in units for m in (u.members if isinstance(u, FusedOp) else (lin.name,))}
+                    | set(att.members))
+    separate = sum(fused_cycles(arch, u) if isinstance(u, FusedOp) else op_counts(arch, u).total_cycles
+                   for u in subs) + fused_cycles(arch, att)
+    best, best_cycles = _best_block(arch, att, subs)
+    if best is not None:
+        best = replace(best, members=members)
+    if best is None or best_cycles >= separate:
+        why = ("no SRAM split fits both" if best is None
+               else f"{best_cycles:,} cycles >= {separate:,} as separate groups")
+        plan.refused.append((members, f"head-pipelined attention block: {why}"))
+        return
+    cap = _capacity_kib(arch)
+    reason = (f"projections of the next KV heads (n-outermost, {best.sram_split * cap:,.0f} KiB SRAM) overlap the "
+              f"attention of the current ones ({best.attention.tile.describe()} in {(1 - best.sram_split) * cap:,.0f} "
+              f"KiB): {best_cycles:,} cycles vs {separate:,} as separate groups")
+    best = replace(best, reason=reason, name="+".join(best.members))
+    for unit in (*[u for u in subs if isinstance(u, FusedOp)], att):
+        plan.groups.remove(unit)
+    _take(plan, taken, best)

@@ -91,6 +91,8 @@ class MapperProblem:
     epilogue_bits: float = 0.0
     #: False when a fused epilogue consumes the output on chip (no DRAM write of it)
     out_to_dram: bool = True
+    #: loop orders searched (a head-pipelined attention block needs ``n`` outermost)
+    orders: tuple[str, ...] = ORDERS
 
 
 @dataclass(frozen=True)
@@ -232,7 +234,7 @@ def best_mapping(p: MapperProblem) -> GemmMapping:
     sram_cycles = np.maximum(np.maximum(a_rd / p.sram_words_per_cycle[0], b_rd / p.sram_words_per_cycle[1]),
                              (2 * o_wr - mn) / p.sram_words_per_cycle[2])
     lat, energy, spill = [], [], []
-    for order in ORDERS:
+    for order in p.orders:
         dram_a = p.m * p.k * _dram_factor_vec(order, trips, INDEXED_BY["ifmap"])
         dram_b = p.k * p.n * _dram_factor_vec(order, trips, INDEXED_BY["weight"])
         psum = mn * (_dram_factor_vec(order, trips, INDEXED_BY["ofmap"]) - 1)
@@ -241,8 +243,8 @@ def best_mapping(p: MapperProblem) -> GemmMapping:
         energy.append(dram_bits * p.dram_pj_per_bit + sram_bits * p.sram_pj_per_bit)
         spill.append(psum > 0)
     lat, energy, spill = (np.stack(x, axis=1).ravel() for x in (lat, energy, spill))  # index = tile * 6 + order
-    size = np.repeat(fp.sum(0), len(ORDERS))
-    ok = np.repeat(fits, len(ORDERS))
+    size = np.repeat(fp.sum(0), len(p.orders))
+    ok = np.repeat(fits, len(p.orders))
     if ok.any():
         first, second = _score(p, lat, energy)
         keys = (size, second, first, spill)  # np.lexsort: last key is primary
@@ -250,9 +252,9 @@ def best_mapping(p: MapperProblem) -> GemmMapping:
         keys = (lat, size)
     candidates_idx = np.flatnonzero(ok) if ok.any() else np.arange(ok.size)
     pick = candidates_idx[np.lexsort(tuple(k[candidates_idx] for k in keys))[0]]
-    t, o = divmod(int(pick), len(ORDERS))
+    t, o = divmod(int(pick), len(p.orders))
     tile = (int(tm[t]), int(tk[t]), int(tn[t]))
-    return _evaluate(p, ORDERS[o], *tile, bool(fits[t]), tuple(float(x) for x in fp[:, t]),
+    return _evaluate(p, p.orders[o], *tile, bool(fits[t]), tuple(float(x) for x in fp[:, t]),
                      _array_work(p, *tile))
 
 
@@ -307,7 +309,7 @@ def best_mapping_reference(p: MapperProblem) -> GemmMapping:
                 if not fits and (best is not None or (fallback is not None and sum(fp) > fallback_size)):
                     continue
                 work = _array_work(p, tm, tk, tn)
-                for order in ORDERS:
+                for order in p.orders:
                     mp = _evaluate(p, order, tm, tk, tn, fits, fp, work)
                     if fits:
                         key = (mp.dram_psum_writes > 0, *_score(p, mp.latency_cycles, mp.energy_pj), sum(fp))

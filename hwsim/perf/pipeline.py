@@ -5,7 +5,7 @@ array, the vector unit (element-wise work, epilogues, KV-cache writes), the requ
 unit, the SRAM ports and the DRAM channel. With ``busy_u`` the cycles unit ``u`` needs for the whole
 group and ``b`` the busiest unit, the group takes::
 
-    total = busy_b + sum_{u != b} busy_u / tiles + latencies
+    total = busy_b + sum_{u != b, u != sram} busy_u / tiles + latencies
     busy_array   = sum of the GEMM parts' array cycles (their own preload and skew included)
     busy_vector  = (adds + mults + quant and epilogue ops) / vector.ops_per_cycle
                    + KV-cache elements / vector.lanes  (+ fixed-point unit cycles)
@@ -16,8 +16,10 @@ group and ``b`` the busiest unit, the group takes::
     latencies    = dram.latency (if DRAM is used) + the latency of every unit used
 
 i.e. the bottleneck runs back to back and every other unit adds one tile's worth of its work (the
-pipeline's fill and drain). Each busy term is the part's own count, so the total is never below
-the group's compute bound (MACs / PEs) or its DRAM-traffic bound (bytes / bandwidth).
+pipeline's fill and drain: a tile passes DRAM load, array, requant and vector unit in turn). The SRAM
+ports serve those stages while they run, so they add no stage of their own. Each busy term is the
+parts' own count, so the total is never below the group's compute bound (MACs / PEs) or its
+DRAM-traffic bound (bytes / bandwidth).
 """
 
 from __future__ import annotations
@@ -63,7 +65,7 @@ def pipeline_cycles(arch: ArchSpec, parts, tiles: int) -> tuple[int, int]:
     busy = unit_busy(arch, parts)
     tiles = max(1, tiles)
     bottleneck = max(busy, key=busy.get)
-    total = busy[bottleneck] + sum(v for u, v in busy.items() if u != bottleneck) / tiles
+    total = busy[bottleneck] + sum(v for u, v in busy.items() if u not in (bottleneck, "sram")) / tiles
     latency = {"dram": arch.dram.latency_cycles, "vector": arch.vector.latency, "requant": arch.requant.latency,
                "norm": arch.layernorm.latency}
     total += sum(lat for u, lat in latency.items() if busy[u] > 0)

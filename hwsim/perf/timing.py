@@ -238,6 +238,8 @@ class OpCounts:
     mapping_fits: bool = True
     #: SRAM tiles the mapper's loops visit (pipeline depth of a fused group; 0 = not mapped)
     mapping_tiles: int = 0
+    #: tiles along N (output-column blocks) of the mapping
+    mapping_n_tiles: int = 0
     #: fused group (:mod:`hwsim.perf.fusion`): its member ops and why they were fused; ``parts`` holds
     #: the members' own counts (DRAM traffic and bound checks read them)
     fused_ops: str = ""
@@ -345,13 +347,13 @@ def _format_labels(op: GemmOp, a: str, w: str, out: str) -> dict[str, str]:
 
 
 def gemm_counts(arch: ArchSpec, op: GemmOp, mode: str | None = None, *, epilogue_bits: float = 0.0,
-                out_to_dram: bool = True) -> OpCounts:
+                out_to_dram: bool = True, orders: tuple[str, ...] | None = None) -> OpCounts:
     """Counts and cycles of one GEMM op (``op.count`` repetitions) on ``arch``, at the op's own formats.
 
     ``scalesim``/``tile`` modes and ``pipelined`` with ``mapper: folds`` use the fold model above;
     ``pipelined`` with ``mapper: search`` (the default) the tiling mapper of :mod:`hwsim.perf.mapper`.
-    ``epilogue_bits``/``out_to_dram`` describe a fused epilogue (:class:`hwsim.perf.mapper.MapperProblem`;
-    mapper only).
+    ``epilogue_bits``/``out_to_dram`` describe a fused epilogue, ``orders`` restricts the loop orders
+    (:class:`hwsim.perf.mapper.MapperProblem`; mapper only).
     """
     mode = mode or arch.timing_mode
     a_name, w_name = gemm_formats(arch, op)
@@ -365,7 +367,7 @@ def gemm_counts(arch: ArchSpec, op: GemmOp, mode: str | None = None, *, epilogue
                  **_format_labels(op, a_name, w_name, out_name))
     c.mapping_efficiency = scalesim_utilizations(fm)[0]
     if mode == "pipelined" and arch.mapper == "search":
-        _mapped_counts(arch, op, c, epilogue_bits, out_to_dram)
+        _mapped_counts(arch, op, c, epilogue_bits, out_to_dram, orders)
     else:
         c.compute_cycles = compute_cycles(fm, mode)
         for key, words in sram_words(fm, op.m, op.k, op.n, mode).items():
@@ -382,10 +384,11 @@ def gemm_counts(arch: ArchSpec, op: GemmOp, mode: str | None = None, *, epilogue
     return _repeat(c, op.count)
 
 
-def mapper_problem(arch: ArchSpec, op: GemmOp, c: OpCounts, epilogue_bits: float = 0.0, out_to_dram: bool = True):
+def mapper_problem(arch: ArchSpec, op: GemmOp, c: OpCounts, epilogue_bits: float = 0.0, out_to_dram: bool = True,
+                   orders: tuple[str, ...] | None = None):
     """The :class:`hwsim.perf.mapper.MapperProblem` of one GEMM on ``arch`` (operand widths from ``c``)."""
     from hwsim.perf.energy import load_energy_table
-    from hwsim.perf.mapper import MapperProblem
+    from hwsim.perf.mapper import ORDERS, MapperProblem
 
     bufs = arch.buffers
     table = load_energy_table(arch.energy_table)
@@ -396,17 +399,19 @@ def mapper_problem(arch: ArchSpec, op: GemmOp, c: OpCounts, epilogue_bits: float
         double_buffered=bufs.double_buffered, dram_bytes_per_cycle=arch.dram.bandwidth_bytes_per_cycle,
         sram_words_per_cycle=tuple(bufs.of(x).bandwidth_words_per_cycle for x in OPERANDS),
         sram_pj_per_bit=table.per_bit("sram"), dram_pj_per_bit=table.per_bit("dram"),
-        objective=arch.mapper_objective, epilogue_bits=epilogue_bits, out_to_dram=out_to_dram)
+        objective=arch.mapper_objective, epilogue_bits=epilogue_bits, out_to_dram=out_to_dram,
+        orders=orders or ORDERS)
 
 
 def _mapped_counts(arch: ArchSpec, op: GemmOp, c: OpCounts, epilogue_bits: float = 0.0,
-                   out_to_dram: bool = True) -> None:
+                   out_to_dram: bool = True, orders: tuple[str, ...] | None = None) -> None:
     """Fill ``c`` from the mapper's best mapping."""
     from hwsim.perf.mapper import best_mapping
 
-    problem = mapper_problem(arch, op, c, epilogue_bits, out_to_dram)
+    problem = mapper_problem(arch, op, c, epilogue_bits, out_to_dram, orders)
     mp = best_mapping(problem)
     c.mapping_tiles = mp.tiles_of(problem)
+    c.mapping_n_tiles = cdiv(op.n, mp.tn)
     c.mapping = mp.describe()
     c.mapping_fits = mp.fits
     c.compute_cycles = mp.compute_cycles

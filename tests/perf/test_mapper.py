@@ -175,3 +175,25 @@ def test_vectorised_search_equals_the_plain_loop(objective):
             c = simulate([op], arch).layers[0].counts
             p = replace(mapper_problem(arch, op, c), objective=objective)
             assert best_mapping(p) == best_mapping_reference(p), (arch.array, op)
+
+
+def test_fused_epilogue_options_in_both_searches():
+    """Epilogue tile space, no output write and restricted loop orders: vectorised == plain loop."""
+    from dataclasses import replace
+
+    from hwsim.perf.mapper import best_mapping_reference
+
+    arch = ARCHS[3]
+    op = GemmOp(name="g", m=2048, k=4096, n=4096)
+    c = simulate([op], arch).layers[0].counts
+    base = mapper_problem(arch, op, c)
+    for extra in (dict(epilogue_bits=8.0), dict(out_to_dram=False), dict(orders=("nmk", "nkm")),
+                  dict(epilogue_bits=16.0, out_to_dram=False, orders=("nmk",))):
+        p = replace(base, **extra)
+        fast, ref = best_mapping(p), best_mapping_reference(p)
+        assert (fast.order, fast.tm, fast.tk, fast.tn) == (ref.order, ref.tm, ref.tk, ref.tn), extra
+        assert fast.order in p.orders
+        if "epilogue_bits" in extra:
+            assert fast.footprint_bits[2] >= fast.tm * fast.tn * extra["epilogue_bits"]
+        if extra.get("out_to_dram") is False:
+            assert fast.dram_ofmap_writes == 0
