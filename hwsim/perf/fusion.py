@@ -25,9 +25,18 @@ Rules::
                gate and up) run as one GEMM over their concatenated weight columns, the op combining
                the two halves of each output tile. Fused only if the mapper finds a mapping of the
                GEMM that fits the buffers with the epilogue's tile space.
+    block      an attention group whose Q, K and V come from three linear projections of one input
+               (each plain or with its epilogue group: RoPE, KV-cache write) becomes one head-pipelined
+               block: the projections run with the output-column (head) loop outermost, so the heads
+               of column block j are complete when block j's attention starts, and block j+1's
+               projections (array, DRAM) overlap block j's attention (vector unit). The two share the
+               SRAM: the projections are mapped in a fraction f of it (SRAM_SPLITS) and the attention
+               tiles chosen in the rest; the fastest f is kept. Pipeline stages = the projections'
+               column blocks.
     decision   a group is fused only if its pipelined latency (hwsim.perf.fused_timing) is not above
                the sum of its members' unfused latencies (the epilogue's tile space can force a
-               smaller GEMM tile); otherwise it is refused with both figures.
+               smaller GEMM tile); a block only if it beats its parts as separate groups; otherwise
+               the candidate is refused with both figures.
     not fused  LayerNorm/RMSNorm (their statistics need the whole hidden row before any output,
                while a GEMM output tile holds Tn columns), softmax outside the attention pattern,
                embeddings, GEMM -> GEMM chains.
