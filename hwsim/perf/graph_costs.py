@@ -116,14 +116,20 @@ def _norm(graph, op, state: dict) -> list:
     return [NormOp(name=op.name, kind=op.kind, rows=rows, cols=cols), *ori]
 
 
-def _vector(name: str, kind: str, elements: int) -> list:
-    return [VectorOp(name=name, kind=kind, elements=elements)] if elements else []
+def _vector(name: str, kind: str, elements: int, inputs: int = 0) -> list:
+    return [VectorOp(name=name, kind=kind, elements=elements, inputs=inputs)] if elements else []
+
+
+def _activation_inputs(graph, op) -> int:
+    """Activation (non-weight) tensors an element-wise op reads."""
+    return max(1, sum(1 for t in op.inputs if not graph.tensors[t].is_weight))
 
 
 def _fixed(graph, op, kind: str, elements: int) -> list:
     """Fixed-point mode: the op's integer units (hwsim.perf.int_units) instead of the float recipe."""
     units, lut_bytes = int_unit_ops(graph, op)
-    return [VectorOp(name=op.name, kind=kind, elements=elements, int_units=units, lut_bytes=lut_bytes)] \
+    return [VectorOp(name=op.name, kind=kind, elements=elements, int_units=units, lut_bytes=lut_bytes,
+                     inputs=_activation_inputs(graph, op))] \
         if elements else []
 
 
@@ -131,14 +137,14 @@ def _fixed(graph, op, kind: str, elements: int) -> list:
 def _elementwise(graph, op, state: dict) -> list:
     if graph.meta.get("fixed_point") and (op.kind in FIXED_KINDS or op.attrs.get("residual") == "rl-sat"):
         return _fixed(graph, op, op.kind, graph.tensors[op.outputs[0]].size)
-    return _vector(op.name, op.kind, graph.tensors[op.outputs[0]].size)
+    return _vector(op.name, op.kind, graph.tensors[op.outputs[0]].size, _activation_inputs(graph, op))
 
 
 @cost_rule("mean_pool")
 def _mean_pool(graph, op, state: dict) -> list:
     if graph.meta.get("fixed_point"):
         return _fixed(graph, op, "add", graph.tensors[op.inputs[0]].size)
-    return _vector(op.name, "add", graph.tensors[op.inputs[0]].size)
+    return _vector(op.name, "add", graph.tensors[op.inputs[0]].size, 1)
 
 
 @cost_rule("quantize", "dequantize")

@@ -123,8 +123,8 @@ class GemmMapping:
         return {"ifmap": self.dram_ifmap_reads, "weight": self.dram_weight_reads}
 
     def tiles_of(self, p: MapperProblem) -> int:
-        """SRAM tiles ``Tm x Tk x Tn`` the loops visit (full and remainder tiles)."""
-        return cdiv(p.m, self.tm) * cdiv(p.k, self.tk) * cdiv(p.n, self.tn)
+        """Output tiles ``Tm x Tn`` the loops visit (full and remainder tiles)."""
+        return cdiv(p.m, self.tm) * cdiv(p.n, self.tn)
 
     def describe(self) -> str:
         """E.g. ``n>m>k M256 K4096 N128`` (loop order outermost first, SRAM tile sizes)."""

@@ -236,7 +236,7 @@ class OpCounts:
     sram_psum_writes: int = 0
     mapping: str = ""
     mapping_fits: bool = True
-    #: SRAM tiles the mapper's loops visit (pipeline depth of a fused group; 0 = not mapped)
+    #: output tiles the mapper's loops visit (pipeline depth of a fused group; 0 = not mapped)
     mapping_tiles: int = 0
     #: tiles along N (output-column blocks) of the mapping
     mapping_n_tiles: int = 0
@@ -435,12 +435,13 @@ def _repeat(c: OpCounts, count: int) -> OpCounts:
     return c
 
 
-def _resident_traffic(arch: ArchSpec, c: OpCounts, elements: int, bits: int, reads: int) -> None:
-    """SRAM/DRAM words of a unit op over ``elements`` activations: DRAM only if they do not fit."""
+def _resident_traffic(arch: ArchSpec, c: OpCounts, elements: int, bits: int, reads: int, inputs: int = 1) -> None:
+    """SRAM/DRAM words of a unit op over ``elements`` activations: DRAM only if they do not fit
+    (then each of its ``inputs`` input tensors is read and its output written once)."""
     c.sram_ifmap_reads = reads
     c.sram_ofmap_writes = elements
     if elements * bits > _capacity_bits(arch, "ifmap"):
-        c.dram_ifmap_reads = elements
+        c.dram_ifmap_reads = elements * inputs
         c.dram_ofmap_writes = elements
 
 
@@ -502,8 +503,8 @@ def vector_counts(arch: ArchSpec, op: VectorOp) -> OpCounts:
         c.compute_cycles = int(-(-(op.elements * (adds + mults)) // unit.throughput)) + unit.latency
         c.vector_adds = op.elements * adds
         c.vector_mults = op.elements * mults
-    reads = op.elements * (2 if op.kind in ("add", "mul") else 1)
-    _resident_traffic(arch, c, op.elements, a.storage_bits, reads)
+    reads = op.elements * op.input_tensors
+    _resident_traffic(arch, c, op.elements, a.storage_bits, reads, op.input_tensors)
     _finish_cycles(arch, c, 0.0, 0)
     return _repeat(c, op.count)
 

@@ -132,6 +132,8 @@ class VectorOp:
 
     ``int_units`` (fixed-point mode): the integer units of the kernel with their widths
     (:class:`hwsim.perf.int_units.IntUnit`), priced instead of ``VECTOR_RECIPES``; ``lut_bytes`` its tables.
+    ``inputs``: activation tensors read per output element (0 = the kind's: 2 for add, mul and swiglu,
+    else 1).
     """
 
     name: str
@@ -140,6 +142,12 @@ class VectorOp:
     count: int = 1
     int_units: tuple = ()
     lut_bytes: int = 0
+    inputs: int = 0
+
+    @property
+    def input_tensors(self) -> int:
+        """Activation tensors read per output element (``inputs`` or the kind's default)."""
+        return self.inputs or (2 if self.kind in ("add", "mul", "swiglu") else 1)
 
     @property
     def total_elements(self) -> int:

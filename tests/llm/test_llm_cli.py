@@ -21,7 +21,8 @@ def test_llm_decode_run_writes_metrics_and_resolved_arch(tmp_path, capsys):
     assert s["llm"]["tokens"] == 4 and s["llm"]["ttft_s"] is None
     assert s["architecture"]["array"] == {"rows": 128, "cols": 128, "dataflow": "ws"}
     per_op = json.loads((out / "per_op.json").read_text())
-    assert any(r["kind"] == "kv_write" for r in per_op) and all("mapping" in r for r in per_op)
+    assert any(r["kind"] == "kv_write" or "_cache_write" in r["fused_ops"] for r in per_op)
+    assert all("mapping" in r for r in per_op)
 
 
 def test_llm_prefill_from_a_config_json(tmp_path, capsys):
