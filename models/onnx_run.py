@@ -9,9 +9,10 @@
   activation quantization bypassed (weights as stored, dequantized), or ``reference=`` a float model;
 - a **dynamic** model (``quantize_dynamic``: DynamicQuantizeLinear + MatMulInteger): likewise.
 
-The quantized model is executed by :class:`~hwsim.models.onnx_import.OnnxModel` with every quantized
-MatMul on hwsim's exact integer GEMM (``integer=True``), and by onnxruntime (graph optimisations off) as
-an independent check of the same model. Its graph goes to :func:`hwsim.perf.api.simulate` with the
+A QDQ model (or a float model once quantized) is lowered to an hwsim graph with QuantSpecs and run by
+the integer executor of the packaged models (:func:`integer_run`); a dynamic model runs in the ONNX
+interpreter with every MatMul on hwsim's exact integer GEMM. onnxruntime (graph optimisations off) runs
+the same model as an independent check. Its graph goes to :func:`hwsim.perf.api.simulate` with the
 model's own quantization (format, granularity, scale, zero point) on the GEMM operand tensors.
 
 Inputs: ``inputs=`` an ``.npz`` file (or dict) of arrays named like the model's inputs; otherwise, for
@@ -160,7 +161,7 @@ def run_onnx(path, inputs=None, arch=None, out_dir=None, *, sentences: int = 4, 
 
         float_run, note = OnnxModel(reference).run, f"float reference: {Path(reference).name}"
     steps = {"float reference": lambda: float_run(feeds),
-             "hwsim integer": lambda: qmodel.run_traced(feeds, integer=True),
+             "hwsim integer": lambda: integer_run(qmodel, feeds),
              "onnxruntime": lambda: ort_run(qmodel, feeds), "cycles and energy": lambda: None}
     done = {}
     for name in track(list(steps), "onnx", unit="step"):
@@ -180,6 +181,25 @@ def run_onnx(path, inputs=None, arch=None, out_dir=None, *, sentences: int = 4, 
     if out_dir is not None:
         _write(out_dir, summary, graph, perf, spec)
     return summary
+
+
+def integer_run(qmodel, feeds: dict) -> tuple[dict, object]:
+    """``(outputs by ONNX name, graph)`` of the quantized model on hwsim's integer executor.
+
+    QDQ models are lowered to an hwsim graph (:func:`hwsim.models.onnx_lower.lower_onnx`, ONNX's own
+    ``QuantizeLinear`` rounding kept as ``quantize`` ops) and run by
+    :class:`hwsim.int_executor.IntegerExecutor`, the executor of the packaged models; the same graph is
+    priced. Dynamic models (``DynamicQuantizeLinear`` + ``MatMulInteger``: per-call asymmetric scales no
+    QuantSpec describes) run in the ONNX interpreter with every MatMul on hwsim's exact integer GEMM.
+    """
+    if qmodel.quantization == "dynamic":
+        return qmodel.run_traced(feeds, integer=True)
+    from hwsim.int_executor import IntegerExecutor
+    from hwsim.models.onnx_lower import lower_onnx
+
+    graph = lower_onnx(qmodel, feeds, fold_requant=False)
+    values = IntegerExecutor(graph).run(feeds)
+    return {name: values[t] for name, t in graph.meta["onnx_outputs"].items()}, graph
 
 
 def model_arch(graph, arch):
