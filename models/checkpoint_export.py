@@ -44,8 +44,9 @@ from hwsim.models.checkpoints import QuantLinear, pack_linear, read_safetensors,
 from hwsim.qspec import QuantSpec
 
 EXPORT_LAYOUTS = ("gptq", "awq", "pack-quantized")
-#: Bits each layout packs (GPTQ 3-bit spans words in AutoGPTQ's packer, which is not implemented here).
-LAYOUT_BITS = {"gptq": (2, 4, 8), "awq": (4,), "pack-quantized": (2, 4, 8)}
+#: Bits each layout packs (GPTQ 3-bit: one bit stream, 32 values per 3 words; compressed-tensors would pad 3-bit
+#: values 10 per word, not implemented).
+LAYOUT_BITS = {"gptq": (2, 3, 4, 8), "awq": (4,), "pack-quantized": (2, 4, 8)}
 WEIGHTS_FILE = "model.safetensors"
 FLOAT16_MAX = 65504.0
 

@@ -46,13 +46,17 @@ LAYOUTS = ("gptq", "awq", "pack-quantized", "nvfp4-pack-quantized")
 def pack_bits(values: np.ndarray, bits: int, axis: int, order=None, dtype=np.int32) -> np.ndarray:
     """Pack unsigned ``bits``-bit values along ``axis`` into words of ``dtype`` (low bits first).
 
-    ``order[j]`` is the element (within a word's group) stored at slot ``j``; default identity.
+    ``order[j]`` is the element (within a word's group) stored at slot ``j``; default identity. Widths that do
+    not divide the word (3 bits) form one little-endian bit stream, ``word_bits`` values per ``bits`` words —
+    AutoGPTQ's 3-bit layout (a value may straddle two words).
     """
     v = np.asarray(values, np.int64)
     if np.any(v < 0) or np.any(v >= 1 << bits):
         bad = int(v[(v < 0) | (v >= 1 << bits)].flat[0])
         raise ValueError(f"pack_bits: values must be in [0, {(1 << bits) - 1}] (clamp before packing), not {bad!r}")
     word_bits = np.dtype(dtype).itemsize * 8
+    if word_bits % bits:
+        return _pack_stream(v, bits, axis, dtype)
     per = word_bits // bits
     v = np.moveaxis(v, axis, -1)
     if v.shape[-1] % per:
@@ -67,12 +71,31 @@ def pack_bits(values: np.ndarray, bits: int, axis: int, order=None, dtype=np.int
     return np.moveaxis(out, -1, axis)
 
 
+_UNSIGNED = {8: np.uint8, 16: np.uint16, 32: np.uint32, 64: np.uint64}
+
+
+def _pack_stream(v: np.ndarray, bits: int, axis: int, dtype) -> np.ndarray:
+    word_bits = np.dtype(dtype).itemsize * 8
+    v = np.moveaxis(v, axis, -1)
+    if v.shape[-1] % word_bits:
+        raise ValueError(f"pack_bits: axis length must be a multiple of {word_bits} for {bits}-bit packing, "
+                         f"not {v.shape[-1]!r}")
+    stream = ((v[..., None] >> np.arange(bits)) & 1).reshape(*v.shape[:-1], -1, word_bits)  # bits, LSB first
+    words = (stream.astype(np.uint64) << np.arange(word_bits, dtype=np.uint64)).sum(axis=-1, dtype=np.uint64)
+    return np.moveaxis(words.astype(_UNSIGNED[word_bits]).view(dtype), -1, axis)
+
+
 def unpack_bits(words: np.ndarray, bits: int, axis: int, order=None) -> np.ndarray:
     """Inverse of :func:`pack_bits`: unsigned values (int64) with ``axis`` expanded."""
     w = np.asarray(words)
     word_bits = w.dtype.itemsize * 8
+    if word_bits % bits:
+        u = np.moveaxis(w, axis, -1).view(_UNSIGNED[word_bits]).astype(np.uint64)
+        stream = ((u[..., None] >> np.arange(word_bits, dtype=np.uint64)) & np.uint64(1)).astype(np.int64)
+        stream = stream.reshape(*u.shape[:-1], -1, bits)
+        return np.moveaxis((stream << np.arange(bits)).sum(axis=-1), -1, axis)
     per = word_bits // bits
-    u = np.moveaxis(w, axis, -1).view({8: np.uint8, 16: np.uint16, 32: np.uint32, 64: np.uint64}[word_bits])
+    u = np.moveaxis(w, axis, -1).view(_UNSIGNED[word_bits])
     u = u.astype(np.uint64)
     order = tuple(range(per)) if order is None else tuple(order)
     out = np.zeros((*u.shape, per), np.int64)
@@ -213,6 +236,9 @@ def pack_linear(q: QuantLinear, prefix: str) -> dict:
                 f"{prefix}.qzeros": pack_bits(q.zeros, 4, axis=1, order=AWQ_ORDER),
                 f"{prefix}.scales": q.scales.astype(np.float16)}
     if q.layout == "pack-quantized":
+        if 32 % q.bits:
+            raise ValueError(f"pack-quantized packs {32 // q.bits} {q.bits}-bit values per word with padding, which "
+                             f"is not implemented; use 2, 4 or 8 bits, not {q.bits!r}")
         out = {f"{prefix}.weight_packed": pack_bits(q.codes.T, q.bits, axis=1),  # codes already offset
                f"{prefix}.weight_scale": q.scales.T.astype(np.float16),
                f"{prefix}.weight_shape": np.array([n, k], np.int64)}

@@ -177,3 +177,20 @@ def test_smollm2_export_round_trip(tmp_path):
     out = qg.outputs[0]
     assert np.array_equal(IntegerExecutor(back).run(feeds)[out],
                           IntegerExecutor(ce.stored_graph(qg, "pack-quantized")).run(feeds)[out])
+
+
+def test_three_bit_gptq_export(tmp_path, minilm):
+    recipe = load_recipe({"recipe": [{"gptq": {"weights": "int3", "granularity": "group", "group_size": 128}},
+                                     {"rtn": {"weights": "keep", "activations": "int8"}}]})
+    qg = apply_recipe(minilm.graph, recipe, minilm.calibration)
+    ce.export_checkpoint(qg, "gptq", tmp_path, recipe=recipe)
+    tensors, _ = read_safetensors(tmp_path / "model.safetensors")
+    assert tensors["encoder.layer.0.output.dense.qweight"].shape == (1536 // 32 * 3, 384)
+    assert tensors["encoder.layer.0.output.dense.qzeros"].shape == (12, 384 // 32 * 3)
+    assert json.loads((tmp_path / "config.json").read_text())["quantization_config"]["bits"] == 3
+    back = ce.import_checkpoint(tmp_path, qg)
+    feeds = minilm.evaluation[0]
+    assert np.array_equal(IntegerExecutor(back).run(feeds)["pooled"],
+                          IntegerExecutor(ce.stored_graph(qg, "gptq")).run(feeds)["pooled"])
+    with pytest.raises(ce.ExportError, match=r"has 3 bits, not one of \(2, 4, 8\); a pack-quantized checkpoint"):
+        ce.export_checkpoint(qg, "pack-quantized", tmp_path / "ct")

@@ -75,3 +75,19 @@ def test_reader_rejects_bad_files(tmp_path):
     ck.write_safetensors(tmp_path / "f.safetensors", {"a.weight": np.ones((2, 2), np.float32)})
     with pytest.raises(ValueError, match="no '\\*.qweight' tensors for layout 'gptq'"):
         ck.read_checkpoint(tmp_path / "f.safetensors", "gptq")
+
+
+def test_three_bit_is_one_bit_stream():
+    """AutoGPTQ's 3-bit layout: bit b of value k is bit (3k + b) of the little-endian stream of 32-bit words."""
+    rng = np.random.default_rng(7)
+    values = rng.integers(0, 8, (64, 3))
+    words = ck.pack_bits(values, 3, axis=0)
+    assert words.shape == (6, 3) and words.dtype == np.int32
+    u = words.view(np.uint32).astype(np.int64)
+    for k in range(64):
+        for b in range(3):
+            pos = 3 * k + b
+            assert np.array_equal((u[pos // 32] >> (pos % 32)) & 1, (values[k] >> b) & 1)
+    assert np.array_equal(ck.unpack_bits(words, 3, axis=0), values)
+    with pytest.raises(ValueError, match="multiple of 32 for 3-bit packing"):
+        ck.pack_bits(values[:40], 3, axis=0)
