@@ -41,7 +41,7 @@ In fixed-point mode (``graph.meta['fixed_point']``) softmax, GELU, SiLU, SwiGLU,
 priced at their integer units instead (:mod:`hwsim.perf.int_units`: adders, multipliers, table reads and
 dividers at the kernels' widths; the per-op table's ``int_units`` and ``lut_bytes`` columns), as is an RL-SAT
 residual ``add`` (its 32-bit accumulator add and requant; the writer GEMM's int32 output is priced as
-written, the model having no fused GEMM+add).
+written unless :mod:`hwsim.perf.fusion` runs the add in that GEMM's epilogue).
 """
 
 from __future__ import annotations
