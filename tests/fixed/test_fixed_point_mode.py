@@ -85,12 +85,14 @@ def test_default_mode_keeps_float_kernels(setup):
 
 def test_cost_model_charges_the_integer_units(setup):
     from hwsim.perf.api import simulate
+    from hwsim.perf.arch import as_arch
 
     g, ev, calib = setup
-    fixed = simulate(apply_recipe(g, FIXED, calib), None).to_frame().set_index("name")
+    unfused = as_arch(None).with_(fusion=False)  # one per-op row per op (fusion would merge GELU into its GEMM)
+    fixed = simulate(apply_recipe(g, FIXED, calib), unfused).to_frame().set_index("name")
     table = {**FIXED, "recipe": FIXED["recipe"][:-1] + [{"fixed_point": {"exp": "table", "exp_table_bits": 6}}]}
-    lut = simulate(apply_recipe(g, table, calib), None).to_frame().set_index("name")
-    plain = simulate(apply_recipe(g, "w8a8", calib), None).to_frame().set_index("name")
+    lut = simulate(apply_recipe(g, table, calib), unfused).to_frame().set_index("name")
+    plain = simulate(apply_recipe(g, "w8a8", calib), unfused).to_frame().set_index("name")
     sm = next(o.name for o in g.ops if o.kind == "softmax")
     gelu = next(o.name for o in g.ops if o.kind == "gelu")
     assert "softmax.reciprocal:div" in fixed.loc[sm, "int_units_label"]
