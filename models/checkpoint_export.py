@@ -241,8 +241,48 @@ def stored_linears(graph, layout: str) -> list[StoredLinear]:
     return out
 
 
-def _linear_weight_names(graph) -> set:
-    return {op.inputs[1] for op in graph.ops if op.kind == "linear"}
+#: Op kinds a Hugging Face BERT/Llama checkpoint can express (plus the quantization ops activation recipes
+#: insert). A recipe-inserted ``mul`` (an unfoldable SmoothQuant/AWQ scale, SmoothQuant's un-smoothing of a
+#: post-LN residual), ``hadamard`` (online rotation) or ``select`` (LLM.int8()) has no place in the checkpoint.
+HF_OP_KINDS = frozenset({"linear", "matmul", "add", "embedding", "layernorm", "rmsnorm", "softmax", "gelu", "silu",
+                         "swiglu", "rope", "mean_pool", "reshape", "transpose", "requant", "quantize", "dequantize"})
+
+
+def check_ops(graph, layout: str) -> None:
+    """Refuse a graph with an op the Hugging Face model does not have (one line naming it)."""
+    for op in graph.ops:
+        if op.kind not in HF_OP_KINDS:
+            raise ExportError(f"op {op.name!r} ({op.kind}) was added by the recipe and the Hugging Face model has no "
+                              f"such op; a {layout} checkpoint cannot hold it (SmoothQuant/AWQ scales that fold "
+                              "completely, GPTQ and RTN export)")
+
+
+def _linear_of_tensor(graph, tensor: str, slot: int):
+    return next((op for op in graph.ops if op.kind == "linear" and len(op.inputs) > slot
+                 and op.inputs[slot] == tensor), None)
+
+
+def _to_hf(graph, t: str, value: np.ndarray) -> tuple[str, np.ndarray]:
+    """HF name and orientation of graph weight ``t`` (linear weights transposed, q/k rows in HF order)."""
+    w_op, b_op = _linear_of_tensor(graph, t, 1), _linear_of_tensor(graph, t, 2)
+    if b_op is not None:
+        perm = rope_permutation(graph, b_op)
+        return linear_module(graph, b_op) + ".bias", value if perm is None else value[perm]
+    if w_op is not None and value.ndim == 2:
+        perm = rope_permutation(graph, w_op)
+        value = value.T  # graph stores y = x @ W as [K, N]; HF stores [N, K]
+        return hf_tensor_name(graph, t), value if perm is None else value[perm]
+    return hf_tensor_name(graph, t), value
+
+
+def _from_hf(graph, t: str, value: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`_to_hf` for the value."""
+    w_op, b_op = _linear_of_tensor(graph, t, 1), _linear_of_tensor(graph, t, 2)
+    op = b_op if b_op is not None else w_op
+    perm = None if op is None else rope_permutation(graph, op)
+    if perm is not None:
+        value = value[np.argsort(perm)]
+    return value.T if b_op is None and w_op is not None and value.ndim == 2 else value
 
 
 def float_tensors(graph, stored: list[StoredLinear]) -> dict:
@@ -250,18 +290,25 @@ def float_tensors(graph, stored: list[StoredLinear]) -> dict:
     quantized = {s.tensor for s in stored}
     used_float = {t for op in graph.ops for i, t in enumerate(op.inputs) if t in graph.weights
                   and not (op.kind == "linear" and i == 1 and t in quantized)}
-    linear_w = _linear_weight_names(graph)
-    out = {}
-    for t in sorted(used_float):
-        value = np.asarray(graph.weights[t])
-        if t in linear_w and value.ndim == 2:
-            value = value.T  # graph stores y = x @ W as [K, N]; HF stores [N, K]
-            perm = next((rope_permutation(graph, op) for op in graph.ops
-                         if op.kind == "linear" and op.inputs[1] == t), None)
-            if perm is not None:
-                value = value[perm]
-        out[hf_tensor_name(graph, t)] = np.ascontiguousarray(value)
-    return out
+    out = dict(_to_hf(graph, t, np.asarray(graph.weights[t])) for t in sorted(used_float))
+    return {k: np.ascontiguousarray(v) for k, v in out.items()}
+
+
+def check_llm_biases(graph) -> None:
+    """SmolLM2's (Llama's) linears have no bias: refuse one a recipe added (e.g. GOM's data shift)."""
+    if graph.meta.get("family") != "llm":
+        return
+    for op in graph.ops:
+        if op.kind == "linear" and len(op.inputs) > 2:
+            raise ExportError(f"linear {op.name!r} has a bias {op.inputs[2]!r} added by the recipe; the Llama "
+                              "checkpoint has no bias for it")
+
+
+def check_exportable(graph, layout: str) -> list[StoredLinear]:
+    """Every check of an export (biases, ops, each linear's spec) before anything is written; the linears."""
+    check_llm_biases(graph)
+    check_ops(graph, layout)
+    return stored_linears(graph, layout)
 
 
 # -- config.json ------------------------------------------------------------------------------------
@@ -323,8 +370,9 @@ def export_checkpoint(graph, layout: str, out_dir, *, recipe=None, config: dict 
     """
     from hwsim.atomic_io import write_json_atomic
 
-    stored = stored_linears(graph, layout)
+    stored = check_exportable(graph, layout)
     tensors = float_tensors(graph, stored)
+    cfg = dict(config if config is not None else model_config(graph))
     n_float = len(tensors)
     for s in stored:
         tensors.update(pack_linear(s.q if not (layout == "pack-quantized" and s.symmetric) else
@@ -332,7 +380,6 @@ def export_checkpoint(graph, layout: str, out_dir, *, recipe=None, config: dict 
                                    s.module))
     float_heads = [linear_module(graph, op) for op in graph.ops if op.kind == "linear"
                    and linear_module(graph, op) not in {s.module for s in stored}]
-    cfg = dict(config if config is not None else model_config(graph))
     if any(s.module == "lm_head" for s in stored):
         cfg["tie_word_embeddings"] = False
     cfg["quantization_config"] = quantization_config(layout, stored, float_heads, recipe)
@@ -398,7 +445,6 @@ def import_checkpoint(directory, graph):
     """
     layout, symmetric, linears, floats = read_export(directory)
     g = graph.edit()
-    linear_w = _linear_weight_names(graph)
     for op in graph.ops:
         if op.kind != "linear":
             continue
@@ -415,15 +461,9 @@ def import_checkpoint(directory, graph):
                               f"{op.inputs[1]!r} {graph.tensors[op.inputs[1]].shape}")
         g.set_quant(op.inputs[1], spec)
     for name in graph.weights:
-        hf = hf_tensor_name(graph, name)
-        if hf not in floats:
-            continue
-        value = floats[hf]
-        if name in linear_w and value.ndim == 2:
-            perm = next((rope_permutation(graph, op) for op in graph.ops
-                         if op.kind == "linear" and op.inputs[1] == name), None)
-            value = (value if perm is None else value[np.argsort(perm)]).T
-        g.set_weight(name, np.ascontiguousarray(value))
+        hf, _ = _to_hf(graph, name, np.asarray(graph.weights[name]))
+        if hf in floats:
+            g.set_weight(name, np.ascontiguousarray(_from_hf(graph, name, floats[hf])))
     return g.freeze()
 
 

@@ -76,7 +76,7 @@ def export_model(model: str, recipe, layout: str, out, *, layers: int | None = N
     if layout == "onnx":
         oe.exportable_linears(qgraph)  # refuse before the output folder is touched
     else:
-        ce.stored_linears(qgraph, layout)
+        ce.check_exportable(qgraph, layout)
     with result_set(out, command="hwsim model export") as folder:
         summary = _onnx(qgraph, folder, task.evaluation[0]) if layout == "onnx" else \
             _checkpoint(task, qgraph, layout, recipe, folder)

@@ -116,6 +116,8 @@ def test_float_tensors_use_hf_names_and_layout(tmp_path, graphs, minilm_model):
     ({"recipe": [{"rtn": {"weights": "int8", "granularity": "channel", "activations": "int8"}}]}, "awq",
      r"has 8 bits, not one of \(4,\); a awq checkpoint"),
     ({"recipe": [{"rtn": {"weights": "mxfp4", "activations": "int8"}}]}, "pack-quantized", r"MX blocks"),
+    ("w8a8", "gptq", r"op 'embeddings\.LayerNorm\.unsmooth' \(mul\) was added by the recipe and the Hugging Face model "
+                     r"has no such op; a gptq checkpoint cannot hold it"),
     ({"recipe": [{"rtn": {"weights": "int4", "granularity": "group", "group_size": 128, "activations": "int8"}}],
       "overrides": [{"match": "*.intermediate.dense", "rtn": {"group_size": 64}}]}, "gptq",
      r"layer 'encoder\.layer\.0\.intermediate\.dense': 4-bit group 64 .* one gptq config holds one setting"),
@@ -194,3 +196,17 @@ def test_three_bit_gptq_export(tmp_path, minilm):
                           IntegerExecutor(ce.stored_graph(qg, "gptq")).run(feeds)["pooled"])
     with pytest.raises(ce.ExportError, match=r"has 3 bits, not one of \(2, 4, 8\); a pack-quantized checkpoint"):
         ce.export_checkpoint(qg, "pack-quantized", tmp_path / "ct")
+
+
+@pytest.mark.slow
+def test_smollm2_recipe_bias_refused(tmp_path):
+    """GOM's data shift adds biases to Llama linears, which have none: refused before anything is written."""
+    from hwsim.models.run import smollm2_task
+
+    task = smollm2_task(chunks=1, tokens=16, layers=1, calib_chunks=1)
+    recipe = load_recipe({"recipe": [{"gom": {}}, {"rtn": {"weights": "int8", "activations": "int8"}}]})
+    qg = apply_recipe(task.graph, recipe, task.calibration)
+    with pytest.raises(ce.ExportError, match=r"linear 'blk\.0\.attn_q' has a bias 'blk\.0\.attn_q\.shift_bias' "
+                                             r"added by the recipe; the Llama checkpoint has no bias for it"):
+        ce.export_checkpoint(qg, "gptq", tmp_path / "out")
+    assert not (tmp_path / "out").exists()
