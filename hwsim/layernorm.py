@@ -68,9 +68,11 @@ def rshift_round(x: np.ndarray, shift: int) -> np.ndarray:
     x = np.asarray(x, np.int64)
     if shift <= 0:
         return x << -shift
-    half = np.int64(1) << (shift - 1)
-    mag = (np.abs(x) + half) >> shift
-    return np.where(x < 0, -mag, mag)
+    # (x + half - [x < 0]) >> shift (floor) equals sign(x) * ((|x| + half) >> shift): ties go away from zero
+    out = x + (np.int64(1) << (shift - 1))
+    out -= x < 0
+    out >>= shift
+    return out
 
 
 def isqrt_newton(n: np.ndarray) -> tuple[np.ndarray, int]:

@@ -249,7 +249,14 @@ class QTensor:
     def real(self) -> np.ndarray:
         from hwsim.formats import get_format
 
-        return (get_format(self.fmt).decode(self.codes) - self.zero_point) * self.scale
+        fmt = get_format(self.fmt)
+        codes = np.asarray(self.codes)
+        table = fmt.value_lookup(np.float64) if codes.dtype.kind == "u" else None
+        try:  # one bounds-checked table lookup; decode() names a bad code
+            values = fmt.decode(codes) if table is None else np.take(table, codes)
+        except IndexError:
+            values = fmt.decode(codes)
+        return (values - self.zero_point) * self.scale
 
     def fixed(self) -> tuple[np.ndarray, int]:
         """Exact fixed-point integers ``F - zero_point`` and their LSB exponent."""
