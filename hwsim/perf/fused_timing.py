@@ -9,6 +9,9 @@ chip removed (and, for attention, the tiled traffic of :mod:`hwsim.perf.flash_at
                and writes only the chain's last output; a KV-cache write keeps its DRAM write. An
                element-wise op whose tensors fit the SRAM unfused (no DRAM traffic) stays so.
     attention  :func:`hwsim.perf.flash_attention.attention_parts` with the chosen tile
+    rowwise    the element-wise op reads its inputs and writes its output (if read elsewhere) as
+               unfused; the norm reads nothing from DRAM and writes its output
+    block      the projections' epilogue parts and the attention parts (SRAM split between them)
 
 The group's row sums the parts' counts; its cycles are :func:`hwsim.perf.pipeline.pipeline_cycles`
 over the group's tiles (the GEMM mapping's SRAM tiles, or the attention's query x key blocks); its
@@ -95,8 +98,24 @@ def block_parts(arch: ArchSpec, op) -> tuple[list[OpCounts], int, list]:
     return parts + list(aparts), blocks, wops + list(att.ops)
 
 
+def rowwise_parts(arch: ArchSpec, op) -> tuple[list[OpCounts], int]:
+    """``(parts, tiles)`` of an element-wise op and the norm reading its output on chip."""
+    parts = []
+    for w, side, escapes in zip(op.ops, op.dram_inputs, op.escapes, strict=True):
+        c = op_counts(arch, w)
+        if c.dram_ifmap_reads or c.dram_ofmap_writes:
+            c.dram_ifmap_reads = c.elements * side
+            c.dram_ofmap_writes = c.elements if escapes else 0
+        parts.append(c)
+    norm = op.ops[1]
+    return parts, -(-norm.rows * norm.count // op.rows_per_tile)
+
+
 def group_parts(arch: ArchSpec, op) -> tuple[list[OpCounts], int, list]:
     """``(parts, tiles, workload ops of the parts)`` of fused group ``op``."""
+    if op.kind == "rowwise":
+        parts, tiles = rowwise_parts(arch, op)
+        return parts, tiles, list(op.ops)
     if op.kind == "block":
         return block_parts(arch, op)
     if op.kind == "attention":

@@ -37,9 +37,14 @@ Rules::
                the sum of its members' unfused latencies (the epilogue's tile space can force a
                smaller GEMM tile); a block only if it beats its parts as separate groups; otherwise
                the candidate is refused with both figures.
-    not fused  LayerNorm/RMSNorm (their statistics need the whole hidden row before any output,
-               while a GEMM output tile holds Tn columns), softmax outside the attention pattern,
-               embeddings, GEMM -> GEMM chains.
+    rowwise    an element-wise add/mul (a residual add) followed by a LayerNorm/RMSNorm of the same
+               rows: blocks of whole rows (double-buffered: the add's inputs, its output and the norm's
+               output, as many rows as fit the SRAM) pass the vector unit, then the norm unit, so the
+               norm reads the sum on chip; the sum is still written when another op reads it (the
+               next residual add). Refused if one row does not fit.
+    not fused  LayerNorm/RMSNorm in a GEMM's epilogue (their statistics need the whole hidden row
+               before any output, while a GEMM output tile holds Tn columns), softmax outside the
+               attention pattern, embeddings, GEMM -> GEMM chains.
 
 The plan (:class:`FusionPlan`, ``summary.json["fusion"]``) lists every group with its members and
 why it was fused, and every refused candidate with the reason.
@@ -82,6 +87,8 @@ class FusedOp:
     shape: AttentionShape | None = None
     tile: FlashTile | None = None
     count: int = 1
+    #: ``rowwise``: rows per SRAM tile (a block of whole rows)
+    rows_per_tile: int = 0
     #: ``block``: the q/k/v projection units (FusedOp epilogues or GemmOps), the attention group and the
     #: projections' share of the SRAM
     subs: tuple = ()
@@ -174,9 +181,13 @@ def fuse_workload(graph, arch, mode: str | None = None) -> tuple[Workload, Fusio
     for op in graph.ops:
         if op.kind in ("linear", "matmul") and op.name not in taken:
             _epilogue(walk, op, wops, arch, plan, taken)
-        elif op.kind in NORM_KINDS:
-            plan.refused.append(((op.name,), f"{op.kind} needs the statistics of its whole "
-                                 f"{graph.tensors[op.outputs[0]].shape[-1]}-wide row before any output"))
+    for op in graph.ops:
+        if op.kind in NORM_KINDS and op.name not in taken:
+            why = _rowwise(walk, op, wops, arch, plan, taken)
+            if why:
+                plan.refused.append(((op.name,), f"{op.kind} needs the statistics of its whole "
+                                     f"{graph.tensors[op.outputs[0]].shape[-1]}-wide row before any output "
+                                     f"(so no GEMM epilogue), and {why}"))
     for group in [g for g in plan.groups if g.kind == "attention"]:
         _attention_block(walk, group, wops, arch, plan, taken)
     out, emitted = [], set()
@@ -410,3 +421,35 @@ def _attention_block(walk: _Graph, att: FusedOp, wops, arch, plan: FusionPlan, t
     for unit in (*[u for u in subs if isinstance(u, FusedOp)], att):
         plan.groups.remove(unit)
     _take(plan, taken, best)
+
+
+def _rowwise(walk: _Graph, norm, wops, arch, plan: FusionPlan, taken) -> str:
+    """Fuse ``norm`` with the element-wise add/mul producing its input (``rowwise`` rule). Returns ""
+    when a candidate was found (fused, or refused with its reason), else why there is none."""
+    from hwsim.perf.workload import NormOp, VectorOp
+
+    src = walk.source(norm.inputs[0])
+    if src is None or src.kind not in ("add", "mul"):
+        return "its input does not come from an element-wise add/mul"
+    if src.name in taken:
+        return f"its input's {src.kind} is fused into {taken[src.name].name}"
+    v, n = _single(wops[src.name], VectorOp), _single(wops[norm.name], NormOp)
+    if v is None or n is None or v.int_units or v.elements * v.count != n.rows * n.cols * n.count:
+        return f"its input's {src.kind} does not cover the same rows (or runs on fixed-point units)"
+    members = (src.name, norm.name)
+    bits = format_info(arch.pe.activation_format).storage_bits
+    row_bits = 2 * n.cols * bits * (v.input_tensors + 2)
+    rows = int(sum(arch.buffers.of(x).size_bits for x in ("ifmap", "weight", "ofmap")) // row_bits)
+    if rows < 1:
+        plan.refused.append((members, f"one {n.cols}-wide row of the {src.kind} and {norm.kind} needs "
+                             f"{row_bits / 8192:,.1f} KiB, more than the {_capacity_kib(arch):,.0f} KiB SRAM"))
+        return ""
+    rows = min(rows, n.rows * n.count)
+    escapes = walk.users(src.outputs[0]) != [norm]
+    reason = (f"{src.kind} then {norm.kind} on blocks of {rows} whole rows: the norm reads the sum on chip"
+              + ("; the sum is still written for its other readers" if escapes else ""))
+    group = FusedOp(name="+".join(members), kind="rowwise", members=members, reason=reason, ops=(v, n),
+                    dram_inputs=(v.input_tensors, 0), escapes=(escapes, True), rows_per_tile=rows,
+                    count=n.count)
+    _take_if_faster(arch, plan, taken, group, [v, n])
+    return ""

@@ -100,15 +100,17 @@ def test_llama_prefill_fuses_attention_and_epilogues():
     _, plan = fuse_workload(g, load_arch(LLM_ARCH))
     d = plan.to_dict()
     kinds = {x["kind"] for x in d["groups"]}
-    assert d["enabled"] and kinds == {"block", "epilogue"}
+    assert d["enabled"] and kinds == {"block", "epilogue", "rowwise"}
     block = next(x for x in d["groups"] if x["kind"] == "block")
     assert {"l0.scores", "l0.softmax", "l0.context", "l0.q_proj", "l0.k_cache_write"} <= set(block["ops"])
     assert "flash Br" in block["reason"] and "overlap" in block["reason"]
     swiglu = next(x for x in d["groups"] if "l0.swiglu" in x["ops"])
     assert swiglu["ops"] == ["l0.gate_proj", "l0.up_proj", "l0.swiglu"]
+    rowwise = next(x for x in d["groups"] if x["kind"] == "rowwise")
+    assert rowwise["ops"] == ["l0.attn_residual", "l0.mlp_norm"] and "still written" in rowwise["reason"]
     refused = {op: x["reason"] for x in d["refused"] for op in x["ops"]}
-    assert "whole 4096-wide row" in refused["l0.attn_norm"]
-    assert "unfused" in refused["l0.mlp_residual"]  # the residual's tile space would slow the GEMM down
+    assert "whole 4096-wide row" in refused["l0.attn_norm"]  # its input is the embedding gather
+    assert "unfused" in refused["l0.o_proj"]  # the residual's tile space would slow the GEMM down
 
 
 def test_attention_refused_when_no_tile_fits():
@@ -119,6 +121,24 @@ def test_attention_refused_when_no_tile_fits():
     assert not any(x["kind"] in ("attention", "block") for x in d["groups"])
     (why,) = [x["reason"] for x in d["refused"] if "l0.softmax" in x["ops"]]
     assert "smallest FlashAttention tile" in why and "more than the 4 KiB SRAM" in why
+    (why,) = [x["reason"] for x in d["refused"] if "l0.mlp_norm" in x["ops"]]
+    assert "whole 576-wide row" in why and "is fused into l0.o_proj+l0.attn_residual" in why
+
+
+def test_rowwise_refused_when_a_row_does_not_fit():
+    from hwsim.graph import Graph
+
+    g = Graph("add-norm")
+    for name in ("x", "y", "s", "o"):
+        g.add_tensor(name, (64, 4096))
+    g.add_tensor("gamma", (4096,), is_weight=True)
+    g.add_op("residual", "add", ["x", "y"], ["s"])
+    g.add_op("norm", "rmsnorm", ["s", "gamma"], ["o"])
+    _, tight = fuse_workload(g, _small_arch(buffers={"unified": {"size_kib": 16, "bandwidth_words_per_cycle": 256}}))
+    (why,) = [x["reason"] for x in tight.to_dict()["refused"]]
+    assert "one 4096-wide row of the add and rmsnorm needs 32.0 KiB, more than the 16 KiB SRAM" in why
+    wl, roomy = fuse_workload(g, _small_arch())
+    assert [x.kind for x in roomy.groups] == ["rowwise"] and len(wl.ops) == 1
 
 
 def test_chosen_tiles_fit_the_sram():
@@ -146,7 +166,7 @@ def test_switch_and_modes():
     frame = on.to_frame()
     fused_rows = frame[frame["fused_ops"] != ""]
     assert len(fused_rows) and set(fused_rows["kind"]) == {"fused"}
-    assert set(fused_rows["fusion"]) <= {"attention", "epilogue", "block"}
+    assert set(fused_rows["fusion"]) <= {"attention", "epilogue", "block", "rowwise"}
     assert "fusion:" in on.summary_text()
 
 
