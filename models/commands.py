@@ -22,9 +22,8 @@ def write_arch(out_dir, arch) -> None:
 
 
 def build_report_if(summary: dict, args, folder) -> bool:
-    """Build the HTML/Markdown report into ``folder`` unless ``--no-report`` or there are no performance
-    figures (the performance model is not installed); return whether it was built."""
-    if args.no_report or isinstance(summary.get("performance"), str):
+    """Build the HTML/Markdown report into ``folder`` unless ``--no-report``; return whether it was built."""
+    if args.no_report:
         return False
     from hwsim.progress import stage
     from hwsim.reports.run_report import build_report

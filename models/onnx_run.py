@@ -221,10 +221,8 @@ def model_arch(graph, arch):
 
 
 def _simulate(graph, arch):
-    try:
-        from hwsim.perf.api import simulate
-    except ModuleNotFoundError:
-        return None, None
+    from hwsim.perf.api import simulate
+
     spec = model_arch(graph, arch)
     return simulate(graph, spec), spec
 
@@ -237,9 +235,6 @@ def _summary(path, qmodel, feeds, note, rows, graph, perf) -> dict:
     if rows:
         summary["cosine_vs_float"] = min(r["cosine_vs_float"] for r in rows)
     summary["graph"] = {"name": graph.name, "ops": len(graph.ops), "macs": graph.total_macs}
-    if perf is None:
-        summary["performance"] = "hwsim.perf not installed: accuracy only"
-        return summary
     ps = perf.summary()
     summary["architecture"] = ps["arch"]
     summary["performance"] = {k: ps[k] for k in ("array", "dataflow", "clock_mhz", "timing_mode", "macs",
@@ -262,10 +257,8 @@ def _write(out_dir, summary: dict, graph, perf, spec) -> None:
     from hwsim.atomic_io import write_json_atomic
 
     out = Path(out_dir)
-    if spec is not None:
-        write_json_atomic(out / "arch.json", asdict(spec))
-    frame = perf.to_frame() if perf is not None else graph.to_frame()
-    write_text_atomic(out / "per_layer.csv", frame.to_csv(index=False))
+    write_json_atomic(out / "arch.json", asdict(spec))
+    write_text_atomic(out / "per_layer.csv", perf.to_frame().to_csv(index=False))
     write_text_atomic(out / "accuracy.csv", pd.DataFrame(summary["accuracy"]).to_csv(index=False))
     write_text_atomic(out / "summary.md", summary["markdown"])
     write_text_atomic(out / "summary.json", json.dumps({k: v for k, v in summary.items() if k != "markdown"},
@@ -282,13 +275,12 @@ def onnx_markdown(s: dict) -> str:
     for r in s["accuracy"]:
         lines.append(f"| {r['output']} | {r['shape']} | {r['cosine_vs_float']:.4f} | {r['cosine_min']:.4f} | "
                      f"{r['max_abs_error_vs_float']:.4g} | {r['max_abs_diff_vs_onnxruntime']:.3g} |")
-    if isinstance(s.get("performance"), dict):
-        p = s["performance"]
-        lines += ["", "## Performance", "",
-                  f"- array {p['array']} {p['dataflow']} at {p['clock_mhz']:g} MHz ({p['timing_mode']} timing)",
-                  f"- MACs {p['macs']:,}, cycles {p['total_cycles']:,} (stall {p['stall_cycles']:,}), "
-                  f"latency {p['latency_us']:.2f} us, utilization {100 * p['utilization']:.1f} %",
-                  f"- energy {s['energy_total_pj'] * 1e-6:.3f} uJ: " + ", ".join(
-                      f"{k} {v * 1e-6:.3f}" for k, v in s["energy_pj"].items() if v)]
+    p = s["performance"]
+    lines += ["", "## Performance", "",
+              f"- array {p['array']} {p['dataflow']} at {p['clock_mhz']:g} MHz ({p['timing_mode']} timing)",
+              f"- MACs {p['macs']:,}, cycles {p['total_cycles']:,} (stall {p['stall_cycles']:,}), "
+              f"latency {p['latency_us']:.2f} us, utilization {100 * p['utilization']:.1f} %",
+              f"- energy {s['energy_total_pj'] * 1e-6:.3f} uJ: " + ", ".join(
+                  f"{k} {v * 1e-6:.3f}" for k, v in s["energy_pj"].items() if v)]
     lines += ["", f"Wall time {s['wall_seconds']} s.", ""]
     return "\n".join(lines)
