@@ -74,9 +74,10 @@ class FixedPoint(RecipeStep):
             elif op.kind == "softmax":
                 bits = int(self.params_for(op.name)["softmax_bits"])
                 _set_down(g, users, t, QuantSpec(f"uint{bits}", "tensor", scale=np.asarray(2.0**-bits)))
+        producers = graph.producers()
         for op in graph.ops:
             if op.kind == "add" and self.params_for(op.name)["residual"] == "rl-sat":
-                _rl_sat(g, graph, users, op)
+                _rl_sat(g, graph, users, producers, op)
         return g
 
     @staticmethod
@@ -115,12 +116,11 @@ def _accumulator_spec(g, linear) -> QuantSpec | None:
     return QuantSpec("int32", "channel" if scale.ndim else "tensor", axis=-1 if scale.ndim else None, scale=scale)
 
 
-def _rl_sat(g, graph, users, add) -> None:
+def _rl_sat(g, graph, users, producers, add) -> None:
     """Mark ``add`` RL-SAT (module docstring) when one input is a linear read only by it."""
     out = g.tensors[add.outputs[0]].quant
     if out is None or out.is_dynamic or np.ndim(out.scale) or get_format(out.format).kind != "int":
         return
-    producers = graph.producers()
     for i, t in enumerate(add.inputs):
         lin = producers.get(t)
         if lin is None or lin.kind != "linear" or [u.name for u in users[t]] != [add.name]:
@@ -140,7 +140,7 @@ def _norm_skip_at_accumulator(g, graph, users, producers, skip: str, acc: QuantS
     scale by the norm unit (int32, per channel); its other readers must be ``requant`` ops (the GEMM path)."""
     mul, src, factor = None, skip, 1.0
     p = producers.get(skip)
-    if p is not None and p.kind == "mul" and p.inputs[1] in graph.weights and users[skip] and len(users[skip]) == 1:
+    if p is not None and p.kind == "mul" and p.inputs[1] in graph.weights and len(users[skip]) == 1:
         mul, src, factor = p, p.inputs[0], np.asarray(graph.weights[p.inputs[1]], np.float64)
     norm = producers.get(src)
     if norm is None or norm.kind not in NORM_KINDS or acc.granularity != "channel":
