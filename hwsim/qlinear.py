@@ -29,7 +29,7 @@ from __future__ import annotations
 import numpy as np
 
 from hwsim.formats import get_format
-from hwsim.gemm import gemm_ex
+from hwsim.gemm import gemm_ex, gemm_fixed_grouped
 from hwsim.group_sum import group_sum
 from hwsim.qspec import QTensor, QuantSpec, quantize_to_spec
 from hwsim.requant import quantize_multiplier, requantize
@@ -111,9 +111,7 @@ def quantized_linear(x: QTensor, w: QuantSpec, bias=None, out: QuantSpec | None 
     if w.is_grouped:
         y = group_sum(x, w) * (np.asarray(x.scale, np.float64) * product_scale)
         return encode_output(y if bias is None else y + np.asarray(bias, np.float64), out)
-    # exact values Σ F_a F_b 2^lsb (gemm's table fast path; exact limbs beyond the float64 bound)
-    result = gemm_ex(codes, x.fmt, w.codes, w.element_format, a_zero_point=x.zero_point,
-                     b_zero_point=_zero_point(w.zero_point), b_cache=w.cache)
+    result = _exact_product(x, w)
     lsb = result.lsb_exponent
     real_scale = np.asarray(x.scale, np.float64) * np.asarray(w.scale, np.float64) * product_scale
     if _integer_path(x, w, out):
@@ -124,6 +122,26 @@ def quantized_linear(x: QTensor, w: QuantSpec, bias=None, out: QuantSpec | None 
         return requant_accumulator(acc, acc_scale, out)
     y = np.asarray(result.values, np.float64) * real_scale
     return encode_output(y if bias is None else y + np.asarray(bias, np.float64), out)
+
+
+def _exact_product(x: QTensor, w: QuantSpec):
+    """Exact values ``Σ F_a F_b 2^lsb`` of a tensor/channel-weight linear (gemm's table fast path, the
+    layer's weight values kept in ``w.cache``; exact limbs beyond the float64 bound)."""
+    return gemm_ex(np.asarray(x.codes), x.fmt, w.codes, w.element_format, a_zero_point=x.zero_point,
+                   b_zero_point=_zero_point(w.zero_point), b_cache=w.cache)
+
+
+def linear_accumulators(x: QTensor, w: QuantSpec) -> tuple[np.ndarray, int]:
+    """The exact accumulators of :func:`quantized_linear` before its epilogue, and their LSB exponent.
+
+    ``[M, N]`` for tensor/channel weights, ``[G, M, N]`` (one per group of K) for group/MX weights: what
+    external checks (onnxruntime's ``MatMulInteger``, the RTL tile) compare with.
+    """
+    if w.is_grouped:
+        return gemm_fixed_grouped(x.codes, x.fmt, w.codes, w.element_format, w.group_size,
+                                  a_zero_point=x.zero_point, b_zero_point=_zero_point(w.zero_point))
+    result = _exact_product(x, w)
+    return result.values, result.lsb_exponent
 
 
 def _integer_accumulator(values: np.ndarray, lsb: int) -> np.ndarray:

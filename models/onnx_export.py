@@ -95,16 +95,10 @@ def _weight_ints(w: QuantSpec) -> tuple[np.ndarray, np.ndarray, int]:
 
 def linear_accumulators(x: QTensor, w: QuantSpec) -> np.ndarray:
     """hwsim's exact int64 accumulators of ``x [M, K] @ W``: ``[M, N]`` (tensor/channel) or ``[G, M, N]``
-    (groups), from the same :mod:`hwsim.gemm` calls :func:`hwsim.qlinear.quantized_linear` makes."""
-    from hwsim.gemm import gemm_ex, gemm_fixed_grouped
+    (groups) — :func:`hwsim.qlinear.linear_accumulators`, integer formats only."""
+    from hwsim.qlinear import linear_accumulators as accumulators
 
-    zp_w = 0 if w.zero_point is None else np.asarray(w.zero_point, np.int64)
-    if w.granularity == "group":
-        acc, lsb = gemm_fixed_grouped(x.codes, x.fmt, w.codes, w.element_format, w.group_size,
-                                      a_zero_point=x.zero_point, b_zero_point=zp_w)
-    else:
-        r = gemm_ex(x.codes, x.fmt, w.codes, w.element_format, a_zero_point=x.zero_point, b_zero_point=zp_w)
-        acc, lsb = r.values, r.lsb_exponent
+    acc, lsb = accumulators(x, w)
     if lsb != 0:
         raise OnnxExportError(f"accumulator LSB exponent must be 0 for integer formats, not {lsb}")
     return np.asarray(acc, np.int64)
