@@ -65,13 +65,40 @@ def test_dead_inputs_and_singular_hessians():
     assert np.all(weight_values(spec)[5] == 0.0)
 
 
+def test_too_few_calibration_rows_overfit_the_calibration_set():
+    """rows < K: GPTQ fits the calibration rows and loses its edge on other rows; rows >> K: it keeps it.
+
+    The failure mode behind SmolLM2 W3 g192 with 512 calibration tokens (README, study (b))."""
+    quantizer = WeightQuantizer("int3", "group", 64)
+    rng = np.random.default_rng(5)
+    w = rng.normal(size=(128, 48)) * 0.05
+    mix = rng.normal(size=(128, 128)) / np.sqrt(128)  # one input distribution, disjoint samples
+
+    def sample(rows):
+        return rng.normal(size=(rows, 128)) @ mix + 0.2 * rng.normal(size=(rows, 128))
+
+    held_out = sample(4096)
+    rtn_held = np.linalg.norm(held_out @ (w - quantizer.dequantize(w)))
+    ratios = {}
+    for rows in (64, 2048):
+        x = sample(rows)
+        wq = weight_values(gptq_quantize(w, 2 * x.T @ x / rows, quantizer))
+        calib = np.linalg.norm(x @ (w - wq)) / np.linalg.norm(x @ (w - quantizer.dequantize(w)))
+        ratios[rows] = (calib, np.linalg.norm(held_out @ (w - wq)) / rtn_held)
+    (fit_small, held_small), (fit_big, held_big) = ratios[64], ratios[2048]
+    assert fit_small < 0.6 and held_small > 1.1, ratios  # fits calibration, worse than RTN elsewhere
+    assert held_big < 0.85 and held_big < 1.2 * fit_big, ratios  # generalises
+
+
 def test_gptq_recipe_runs_bit_exact_and_reports_errors():
     recipe = {"recipe": [{"gptq": {"weights": "int4", "granularity": "group", "group_size": 16}},
                          {"rtn": {"weights": "keep", "activations": "int8"}}]}
     q = apply_recipe(_mlp(), recipe, _batches())
     assert q.tensors["fc1.w"].quant.describe() == "int4/group16"
+    rows = sum(b["x"].reshape(-1, b["x"].shape[-1]).shape[0] for b in _batches())
     for name, e in q.meta["gptq"].items():
         assert e["error"] <= e["rtn_error"], name
+        assert e["rows"] == rows, name
     f = _batches(1, seed=9)[0]
     out = IntegerExecutor(q).run(f)["out"]
     again = IntegerExecutor(apply_recipe(_mlp(), recipe, _batches())).run(f)["out"]
