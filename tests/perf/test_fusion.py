@@ -176,3 +176,24 @@ def test_arch_key_is_checked():
     assert arch_from_dict({"array": {"rows": 8, "cols": 8}, "timing": {"fusion": False}}).fusion is False
     with pytest.raises(ConfigError, match="arch.timing.fusion"):
         arch_from_dict({"array": {"rows": 8, "cols": 8}, "timing": {"fusion": "maybe"}})
+
+
+def test_epilogue_refused_when_its_tile_space_does_not_fit():
+    from hwsim.graph import Graph
+
+    g = Graph("gemm-add")
+    g.add_tensor("x", (1024, 64))
+    g.add_tensor("w", (64, 64), is_weight=True)
+    for name in ("y", "r", "z"):
+        g.add_tensor(name, (1024, 64))
+    g.add_op("fc", "linear", ["x", "w"], ["y"])
+    g.add_op("residual", "add", ["y", "r"], ["z"])
+    # the smallest split-K tile (Tm 1 x Tn 8) holds 8 x (32 + 8) = 320 bits of outputs: it fits 0.04 KiB
+    # (327 bits), but not with the residual's 8 x 8 bits more
+    tight = {"ifmap": {"size_kib": 0.0625}, "weight": {"size_kib": 0.125}, "ofmap": {"size_kib": 0.04}}
+    arch = arch_from_dict({"array": {"rows": 8, "cols": 8, "dataflow": "ws"}, "buffers": tight})
+    _, plan = fuse_workload(g, arch)
+    (refused,) = plan.to_dict()["refused"]
+    assert refused["ops"] == ["fc", "residual"] and "no mapping of fc fits the buffers" in refused["reason"]
+    _, roomy = fuse_workload(g, arch_from_dict({"array": {"rows": 8, "cols": 8, "dataflow": "ws"}}))
+    assert [x.members for x in roomy.groups] == [("fc", "residual")]
