@@ -73,6 +73,8 @@ class FusedOp:
     ``attention``: ``ops`` = (scores GemmOp, softmax VectorOp, context GemmOp), ``shape``/``tile``.
     ``epilogue``: ``gemm`` (two sibling GEMMs concatenated along N), ``ops`` the element-wise ops in
     order with ``dram_inputs`` (operands streamed from DRAM) and ``escapes`` (output written to DRAM).
+    ``rowwise``: ``ops`` = (element-wise VectorOp, NormOp), ``rows_per_tile``.
+    ``block``: ``subs`` (the q/k/v units), ``attention`` (its attention FusedOp), ``sram_split``.
     """
 
     name: str
