@@ -231,7 +231,8 @@ def run_model(model: str = "minilm", arch=None, formats=None, sentences: int | N
         perf = price(qgraph, arch)
         frame = perf.to_frame()
         frame.insert(0, "format", recipe.name)
-        frame["numerics"] = frame["name"].map(executor.numerics).fillna("")
+        frame["numerics"] = [_numerics(name, fused, executor.numerics)
+                             for name, fused in zip(frame["name"], frame["fused_ops"], strict=True)]
         frames.append(frame)
         performance[recipe.name] = _perf_summary(perf)
     summary = _summary(task, [r.name for r in recipes], rows, performance, norm_errors)
@@ -301,3 +302,11 @@ def summary_markdown(s: dict) -> str:
                          + ", ".join(f"{k} {v * 1e-6:.1f}" for k, v in top) + " |")
     lines += ["", f"Wall time {s['wall_seconds']} s.", ""]
     return "\n".join(lines)
+
+
+def _numerics(name: str, fused_ops: str, numerics: dict) -> str:
+    """The executor's numerics of a per-op row; a fused group's: its members' joined by ``+`` (in
+    ``fused_ops`` order)."""
+    if fused_ops:
+        return "+".join(numerics.get(m, "") for m in fused_ops.split("+"))
+    return numerics.get(name, "")

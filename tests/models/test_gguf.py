@@ -88,10 +88,20 @@ def test_smollm2_run_is_deterministic_and_prices_each_gemm_at_its_formats(tmp_pa
     assert strip == [{k: v for k, v in r.items() if k != "seconds"} for r in b["accuracy"]]
     row = a["accuracy"][0]
     assert row["tokens"] == 2 * 23 and np.isfinite(row["perplexity_se"]) and 0 < row["next_token_agreement"] <= 1
-    ops = pd.read_csv(tmp_path / "a" / "per_layer.csv")
-    mixed = ops[ops["format"] == "mixed-int4-ffn"].set_index("name")
-    assert mixed.loc["blk.0.ffn_down", "w_format"] == "int4/group64"
-    assert mixed.loc["blk.0.attn_q", "w_format"] == "int8/channel"
-    assert mixed.loc["blk.0.ffn_down", "numerics"] == "integer" and mixed.loc["blk.0.q_rope", "numerics"] == "float"
+    ops = pd.read_csv(tmp_path / "a" / "per_layer.csv", keep_default_na=False)
+    mixed = ops[ops["format"] == "mixed-int4-ffn"]
+
+    def row(op):  # the op's own row, or the fused group's whose first member (its GEMM) it is
+        (hit,) = [r for _, r in mixed.iterrows() if r["name"] == op or r["fused_ops"].split("+")[0] == op]
+        return hit
+
+    def numerics(op):
+        (hit,) = [r for _, r in mixed.iterrows() if r["name"] == op or op in r["fused_ops"].split("+")]
+        members = hit["fused_ops"].split("+") if hit["fused_ops"] else [op]
+        return hit["numerics"].split("+")[members.index(op)]
+
+    assert row("blk.0.ffn_down")["w_format"] == "int4/group64"
+    assert row("blk.0.attn_q")["w_format"] == "int8/channel"
+    assert numerics("blk.0.ffn_down") == "integer" and numerics("blk.0.q_rope") == "float"
     perf = a["performance_by_format"]
     assert perf["mixed-int4-ffn"]["energy_pj"]["dram_weight"] < perf["w8a8"]["energy_pj"]["dram_weight"]
