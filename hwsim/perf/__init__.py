@@ -10,6 +10,11 @@ Modules (one concept each):
 * :mod:`~hwsim.perf.dataflow` - dataflow roles of a GEMM on the array
 * :mod:`~hwsim.perf.timing` - the parameterised fold/skew/tiling model (``scalesim`` and ``pipelined``)
 * :mod:`~hwsim.perf.epilogue` - per-token operand quantization, group/float epilogues, requant
+* :mod:`~hwsim.perf.mapper` - tiling and loop-order search of one GEMM
+* :mod:`~hwsim.perf.fusion` - the operator-fusion pass over a graph (which ops run as one group, and why)
+* :mod:`~hwsim.perf.flash_attention` - FlashAttention-style fused attention: tiles, footprint, counts
+* :mod:`~hwsim.perf.pipeline` - latency of a fused group whose units overlap over a pipeline of tiles
+* :mod:`~hwsim.perf.fused_timing` - counts, cycles and energy of a fused group from its members
 * :mod:`~hwsim.perf.energy` - energy table and the pure counts x table function
 * :mod:`~hwsim.perf.results` - per-op/per-run results, DataFrames, CSV/JSON
 * :mod:`~hwsim.perf.api` - ``simulate(workload, arch) -> RunResult``
