@@ -36,6 +36,8 @@ def _off(arch):
 CASES = [
     ("llama-prefill", lambda: _llama(), lambda: load_arch(LLM_ARCH)),
     ("llama-decode", lambda: _llama("decode"), lambda: load_arch(LLM_ARCH)),
+    ("llama3-gqa-prefill-b2", lambda: build_llm_graph(replace(load_llm_config("llama-3-8b"), layers=2), "prefill",
+                                                      batch=2, seq_len=512), lambda: load_arch(LLM_ARCH)),
     ("minilm", lambda: build_graph(MINILM_L6, None, 1, 128), lambda: _small_arch()),
     ("smollm-prefill-small-sram", lambda: build_llm_graph(replace(load_llm_config("smollm2-135m"), layers=2),
                                                            "prefill", seq_len=256),
