@@ -10,7 +10,8 @@ else changes. What the added pairs cost follows the model's existing rules, whic
 * energy per MAC: :func:`hwsim.perf.mac_energy.mac_pj` — the synthesised PE's area where the RTL has one,
   otherwise the energy table's width rule (one ``a x w`` multiply + one accumulate); dINT and codebook codes
   are integer multipliers of their code width (:mod:`hwsim.perf.format_info`; a codebook's table lookup
-  ahead of the multiplier is not charged);
+  ahead of the multiplier is not charged) — a lower bound for formats whose levels are wider than their
+  codes (dINT with α ≠ 0.5: 6–7-bit fixed-point levels; NF4 and quantile codebooks: float32 levels);
 * storage: the formats' widths (plus group scales).
 """
 
