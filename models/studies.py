@@ -3,7 +3,8 @@
 A :class:`Study` names a model task (MiniLM or SmolLM2 with its evaluation/calibration sizes) and its rows
 (label -> recipe mapping). :func:`run_study` builds the task once, runs the float reference once, and for
 every row applies the recipe, scores the integer executor's outputs (:func:`hwsim.models.run.quantize_and_score`)
-and prices the same quantized graph on the architecture (:func:`hwsim.models.run.price`, default array; a
+and prices the same quantized graph on the architecture (:func:`hwsim.models.run.price`, default array with
+operator fusion off unless ``--fusion``, :func:`study_arch`; a
 graph multiplying a format pair the array's PEs lack is priced on the array with those pairs added,
 :mod:`hwsim.perf.derived_arch`, and the row's ``cost_note`` names them)::
 
@@ -70,8 +71,20 @@ def _row(label: str, acc: dict, perf, note: str = "") -> dict:
     return row
 
 
-def run_study(name: str, out_dir=None, arch=None, *, only=None, log=print) -> list[dict]:
-    """Run study ``name``; write ``NAME.csv`` and ``NAME.md`` into ``out_dir`` (if given); return the rows."""
+def study_arch(arch=None, *, fusion: bool = False):
+    """The array a study prices on: ``arch`` (default: the packaged one) with operator fusion off unless
+    ``fusion`` — recipes are compared op by op (each inserted op, e.g. AWQ's ``mul`` or a rotation's
+    ``hadamard``, keeps its own row and cost), and the README's study tables reproduce; ``hwsim run``
+    prices with fusion on."""
+    from hwsim.perf.arch import as_arch
+
+    return as_arch(arch).with_(fusion=fusion)
+
+
+def run_study(name: str, out_dir=None, arch=None, *, only=None, log=print, fusion: bool = False) -> list[dict]:
+    """Run study ``name``; write ``NAME.csv`` and ``NAME.md`` into ``out_dir`` (if given); return the rows.
+
+    Costs are priced on :func:`study_arch` (``arch`` with fusion off unless ``fusion``)."""
     from hwsim.float_executor import FloatBackend, run_graph
     from hwsim.models.run import price, quantize_and_score
     from hwsim.perf.derived_arch import describe_pairs, with_required_pairs
@@ -83,6 +96,7 @@ def run_study(name: str, out_dir=None, arch=None, *, only=None, log=print) -> li
     if unknown:
         raise ValueError(f"study {name!r}: rows must be among {[label for label, _ in study.rows]}, not {unknown!r}")
     start = time.perf_counter()
+    arch = study_arch(arch, fusion=fusion)
     task = _task(study)
     reference = [run_graph(task.graph, feeds, FloatBackend()) for feeds in task.evaluation]
     rows = []
@@ -138,6 +152,8 @@ def cli(argv=None) -> int:
     ap.add_argument("study", help="study name, or LIST")
     ap.add_argument("--out", default="results/studies", help="output folder for NAME.csv and NAME.md")
     ap.add_argument("--rows", default=None, help="row labels to run, separated by ';' (default: all)")
+    ap.add_argument("--fusion", action="store_true",
+                    help="price with operator fusion (default: unfused, op by op, as the README tables)")
     args = ap.parse_args(argv)
     if args.study == "LIST":
         for s in STUDIES.values():
@@ -147,7 +163,7 @@ def cli(argv=None) -> int:
         print(f"study: expected one of {', '.join(sorted(STUDIES))} or LIST, not {args.study!r}", file=sys.stderr)
         return 2
     only = {r.strip() for r in args.rows.split(";")} if args.rows else None
-    run_study(args.study, args.out, only=only, log=lambda m: print(m, flush=True))
+    run_study(args.study, args.out, only=only, log=lambda m: print(m, flush=True), fusion=args.fusion)
     return 0
 
 

@@ -32,3 +32,17 @@ def test_issue9_studies_are_registered_and_bad_names_fail():
     assert studies.cli(["nope"]) == 2
     with pytest.raises(ValueError, match="rows must be among"):
         studies.run_study("c-smollm2-w8a8-static", only={"RTN, typo"})
+
+
+def test_studies_price_unfused_unless_asked():
+    """README tables are op-by-op (unfused) costs; --fusion prices like hwsim run."""
+    assert studies.study_arch().fusion is False and studies.study_arch(fusion=True).fusion is True
+    study = studies.Study("t-fuse", "minilm", (("RTN", {"recipe": [{"rtn": {}}]}),),
+                          {"sentences": 1, "calib_sentences": 1, "layers": 1}, "test")
+    studies.STUDIES[study.name] = study
+    try:
+        plain = studies.run_study("t-fuse", log=lambda m: None)[0]
+        fused = studies.run_study("t-fuse", log=lambda m: None, fusion=True)[0]
+    finally:
+        del studies.STUDIES[study.name]
+    assert plain["cosine_vs_float"] == fused["cosine_vs_float"] and fused["cycles"] < plain["cycles"]
