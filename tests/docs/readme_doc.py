@@ -43,7 +43,8 @@ BLOCKS = {
     "hwsim run --arch bad.yaml --workload w.yaml": ("skip", "needs the bad.yaml shown above it (error format "
                                                             "is tested in tests/perf)"),
     "hwsim run": "exact",
-    "hwsim run --model smollm2 --out smol": ("skip", "about a minute of numerics; figures checked by tests/models"),
+    "hwsim run --model smollm2 --formats q4_1-a8,w8a8,mixed-int4-ffn --out smol":
+        ("skip", "80 s of SmolLM2 numerics; figures checked by tests/models"),
     "hwsim run --workload llm:llama-2-7b --phase prefill --seq-len 2048 --arch "
     "examples/arch/llm_int8_128x128_ws_1mib.yaml": "exact",
     "hwsim run --workload llm:llama-2-7b --phase decode --kv-len 2048 --arch "
