@@ -98,6 +98,15 @@ def mask_bias(mask: np.ndarray, ndim: int) -> np.ndarray:
     return bias.reshape(bias.shape[0], *([1] * (ndim - 2)), bias.shape[1])
 
 
+def causal_keep(q: int, k: int, query_period: int | None = None) -> np.ndarray:
+    """``(q, k)`` bool: key ``j`` visible to query row ``i`` (``j <= pos(i)``). Rows are at positions
+    ``i mod P + (k - P)`` with ``P = query_period or q`` (the last ``P`` of ``k`` positions; stacked
+    query groups repeat them)."""
+    period = query_period or q
+    pos = np.arange(q) % period + (k - period)
+    return np.arange(k)[None, :] <= pos[:, None]
+
+
 def softmax(x: np.ndarray, mask=None, *, causal: bool = False, query_period: int | None = None) -> np.ndarray:
     """Softmax over the last axis (float64) with an optional key mask and causal mask.
 
@@ -107,9 +116,7 @@ def softmax(x: np.ndarray, mask=None, *, causal: bool = False, query_period: int
     if mask is not None:
         x = x + mask_bias(mask, x.ndim)
     if causal:
-        q, k = x.shape[-2], x.shape[-1]
-        pos = np.arange(q) % query_period if query_period else np.arange(q) + (k - q)
-        x = np.where(np.arange(k)[None, :] <= pos[:, None], x, -np.inf)
+        x = np.where(causal_keep(x.shape[-2], x.shape[-1], query_period), x, -np.inf)
     x = x - x.max(axis=-1, keepdims=True)
     e = np.exp(x)
     return e / e.sum(axis=-1, keepdims=True)

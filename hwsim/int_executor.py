@@ -44,7 +44,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from hwsim.float_executor import embed, gelu, mask_bias, ori_input, query_period, reshape_dims, rope, silu, softmax
+from hwsim.float_executor import (
+    causal_keep,
+    embed,
+    gelu,
+    mask_bias,
+    ori_input,
+    query_period,
+    reshape_dims,
+    rope,
+    silu,
+    softmax,
+)
 from hwsim.formats import get_format
 from hwsim.int_activations import integer_gelu, integer_silu, integer_swiglu
 from hwsim.int_pool import integer_mean_pool
@@ -402,10 +413,7 @@ class IntegerExecutor:
         if mask is not None:
             keep = keep & (mask_bias(mask, q.ndim) == 0)
         if op.attrs.get("causal", False):
-            nq, nk = q.shape[-2], q.shape[-1]
-            period = query_period(op, q.shape)
-            pos = np.arange(nq) % period if period else np.arange(nq) + (nk - nq)
-            keep = keep & (np.arange(nk)[None, :] <= pos[:, None])
+            keep = keep & causal_keep(q.shape[-2], q.shape[-1], query_period(op, q.shape))
         self._note(op, "integer")
         return self._q(integer_softmax(q - zp, p, keep), out)
 

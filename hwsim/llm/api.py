@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from hwsim.llm.config import load_llm_config
 from hwsim.llm.graph import build_llm_graph, phase_tokens
-from hwsim.llm.metrics import metrics_text, phase_metrics
+from hwsim.llm.metrics import causal_masked_macs, metrics_text, phase_metrics
 from hwsim.perf.api import simulate
 from hwsim.perf.arch import as_arch
 
@@ -42,6 +42,7 @@ def simulate_llm(model, arch=None, *, phase: str = "prefill", batch: int = 1, se
         "model": cfg.name, "family": cfg.family, "phase": phase, "batch": batch, "new_tokens_per_sequence": s,
         "attention_span": t, "kv_format": kv_format or arch.pe.activation_format,
     }
-    result.extra["llm"] = phase_metrics(result, arch, phase=phase, tokens=batch * s)
+    result.extra["llm"] = phase_metrics(result, arch, phase=phase, tokens=batch * s,
+                                        masked_macs=causal_masked_macs(graph))
     result.extra_text = f"  LLM {cfg.name} ({cfg.family}), batch {batch}\n" + metrics_text(result.extra["llm"])
     return result

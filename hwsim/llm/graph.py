@@ -17,7 +17,10 @@ Per layer (decoder, pre-norm; ``H`` hidden, ``S`` new tokens, ``h``/``g`` query/
 then the final norm and ``lm_head`` on the last position of each sequence (the next token's logits;
 for prefill this is the first generated token). Every weight and bias is a weight tensor (biases as the
 ``linear`` op's third input); a tied ``lm_head`` is a zero-cost view of the embedding table. The attention
-is the plain (unfused) form: the full ``S x T`` score matrix is computed (no causal-mask skipping).
+is the plain (unfused) form: the full ``S x T`` score matrix is computed. A decoder's softmax carries
+``causal=True`` and ``query_groups=r`` (query row ``i`` is at position ``i mod S + T - S``): the
+executors mask it, and the fused FlashAttention pricing skips the kv blocks above the diagonal
+(:mod:`hwsim.perf.flash_attention`); unfused, every score is still computed.
 KV-cache tensors carry ``QuantSpec(kv_format)`` when a format is given; every other tensor has no
 QuantSpec and is priced in the architecture's PE formats.
 """
@@ -141,7 +144,8 @@ def _attention(b: _Builder, cfg: LLMConfig, p: str, x: str, batch: int, s: int, 
     b.g.add_op(f"{p}.k_cache_t", "transpose", [k], [kt])
     qg = b.op("transpose", f"{p}.q_groups", [q], (batch, nkv, r * s, d))
     scores = b.op("matmul", f"{p}.scores", [qg, kt], (batch, nkv, r * s, t))
-    probs = b.op("softmax", f"{p}.softmax", [scores], (batch, nkv, r * s, t))
+    causal = {"causal": True, "query_groups": r} if cfg.decoder else {}
+    probs = b.op("softmax", f"{p}.softmax", [scores], (batch, nkv, r * s, t), **causal)
     ctx = b.op("matmul", f"{p}.context", [probs, v], (batch, nkv, r * s, d))
     ctx = b.op("transpose", f"{p}.merge_heads", [ctx], (batch, s, nq * d))
     return b.linear(f"{p}.o_proj", ctx, nq * d, h, cfg.out_bias)

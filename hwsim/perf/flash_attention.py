@@ -31,12 +31,26 @@ Counts (per product; ``nq = ceil(rows/Br)``, ``nk = ceil(T/Bc)``, remainder bloc
     SRAM          Q, K, V, S, P words as the fold model reads/writes them; O read-modify-written once
                   per kv block after the first (at accumulator width)
     DRAM          Q once, K and V once per query block (nq * T * d each), the context written once
+
+Causal block skipping (``causal``: a decoder's masked self-attention, the softmax op's ``causal``
+attribute). Query row ``i`` sits at position ``p(i) = i mod P + (T - P)`` (``P`` = ``period``, the rows
+of one query group; GQA stacks ``rows / P`` groups) and sees keys ``j <= p(i)``. A kv block whose first
+key is after the last position of a query block is fully masked: it is not loaded and none of its MACs,
+score elements or rescales are computed (FlashAttention-2's causal loop bound). Every other tile,
+including the diagonal ones that are partly masked, is computed and charged in full. So for each query
+block only its first ``min(nk, p_max // Bc + 1)`` kv blocks run, and all counts above (MACs, array
+cycles, softmax elements, rescales, O read-modify-writes, K/V DRAM reads, pipeline tiles) sum over those
+tiles only. ``skipped_macs`` records the MACs of the skipped tiles, ``masked_macs`` those of every masked
+(query, key) pair (:func:`masked_pairs`; the MACs an element-exact causal kernel would avoid). Query
+blocks that straddle two GQA groups keep the kv blocks of the later positions.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from functools import lru_cache
+
+import numpy as np
 
 from hwsim.perf.arch import ArchSpec
 from hwsim.perf.dataflow import cdiv
@@ -62,6 +76,9 @@ class AttentionShape:
     p_bits: float
     acc_bits: float
     out_bits: float
+    #: causal mask (module docstring): rows of one query group (0 = ``rows``); key offset ``span - period``
+    causal: bool = False
+    period: int = 0
 
 
 @dataclass(frozen=True)
@@ -98,6 +115,48 @@ def _blocks(dim: int, tile: int) -> list[tuple[int, int]]:
     return [(tile, full)] + ([(rem, 1)] if rem else [])
 
 
+def _period(s: AttentionShape) -> int:
+    return s.period or s.rows
+
+
+def kept_blocks(s: AttentionShape, br: int, bc: int) -> np.ndarray:
+    """Kv blocks computed for each query block of ``br`` rows (all ``nk`` unless causal; docstring)."""
+    nq, nk = cdiv(s.rows, br), cdiv(s.span, bc)
+    if not s.causal:
+        return np.full(nq, nk, dtype=np.int64)
+    period = _period(s)
+    first = np.arange(nq, dtype=np.int64) * br
+    last = np.minimum(first + br, s.rows) - 1
+    crosses = first // period != last // period
+    p_max = np.where(crosses, period - 1, last % period) + (s.span - period)
+    return np.minimum(nk, p_max // bc + 1)
+
+
+def masked_pairs(rows: int, span: int, period: int = 0) -> int:
+    """(query, key) pairs of one causal product of ``rows`` queries over ``span`` keys (query groups
+    of ``period`` rows, 0 = ``rows``) that the mask hides (module docstring)."""
+    period = period or rows
+    visible = np.minimum(span, np.arange(period, dtype=np.int64) + (span - period) + 1)
+    return int((span - visible).sum()) * (rows // period)
+
+
+def _tile_classes(s: AttentionShape, br: int, bc: int) -> tuple[dict[tuple[int, int], int], int, int, int]:
+    """Per product: ``({(query rows, keys): tiles}, rows x later kv blocks, score elements, keys loaded)``
+    summed over the query blocks and their kept kv blocks."""
+    kept = kept_blocks(s, br, bc)
+    nk, rem = cdiv(s.span, bc), s.span % bc
+    sizes = np.minimum(br, s.rows - np.arange(len(kept), dtype=np.int64) * br)
+    short = (kept == nk) & (rem > 0)  # the remainder kv block is among the kept ones
+    classes: dict[tuple[int, int], int] = {}
+    for sq in np.unique(sizes):
+        sel = sizes == sq
+        for sk, n in ((bc, int((kept[sel] - short[sel]).sum())), (rem, int(short[sel].sum()))):
+            if n:
+                classes[(int(sq), int(sk))] = classes.get((int(sq), int(sk)), 0) + n
+    keys = kept * bc - short * (bc - rem)
+    return classes, int((sizes * (kept - 1)).sum()), int((sizes * keys).sum()), int(keys.sum())
+
+
 def attention_parts(arch: ArchSpec, s: AttentionShape, tile: FlashTile, qk, sm, pv):
     """``(parts, tiles)``: the OpCounts of scores, softmax and context fused with ``tile`` (docstring).
 
@@ -106,36 +165,40 @@ def attention_parts(arch: ArchSpec, s: AttentionShape, tile: FlashTile, qk, sm, 
     """
     r, c = arch.array.rows, arch.array.cols
     br, bc = tile.br, tile.bc
-    nq, nk = cdiv(s.rows, br), cdiv(s.span, bc)
-    a = dict.fromkeys(("cyc", "q_rd", "k_rd", "s_wr", "s_rd"), 0)
-    b = dict.fromkeys(("cyc", "p_rd", "v_rd", "o_wr", "o_rd"), 0)
-    for sq, cq in _blocks(s.rows, br):
-        for sk, ck in _blocks(s.span, bc):
-            n = cq * ck
-            rf, cf = cdiv(s.d, r), cdiv(sk, c)
-            a["cyc"] += n * rf * cf * max(sq, r)
-            a["q_rd"] += n * sq * s.d * cf
-            a["k_rd"] += n * s.d * sk
-            a["s_wr"] += n * sq * sk * rf
-            a["s_rd"] += n * sq * sk * (rf - 1)
-            rf, cf = cdiv(sk, r), cdiv(s.dv, c)
-            b["cyc"] += n * rf * cf * max(sq, r)
-            b["p_rd"] += n * sq * sk * cf
-            b["v_rd"] += n * sk * s.dv
-            b["o_wr"] += n * sq * s.dv * rf
-            b["o_rd"] += n * sq * s.dv * (rf - 1)
-    b["o_rd"] += s.rows * s.dv * (nk - 1)  # O read-modify-written once per later kv block
-    b["o_wr"] += s.rows * s.dv * (nk - 1)
+    classes, later, elements, kv_keys = _tile_classes(s, br, bc)
+    a = dict.fromkeys(("cyc", "q_rd", "k_rd", "s_wr", "s_rd", "macs"), 0)
+    b = dict.fromkeys(("cyc", "p_rd", "v_rd", "o_wr", "o_rd", "macs"), 0)
+    for (sq, sk), n in classes.items():
+        rf, cf = cdiv(s.d, r), cdiv(sk, c)
+        a["cyc"] += n * rf * cf * max(sq, r)
+        a["q_rd"] += n * sq * s.d * cf
+        a["k_rd"] += n * s.d * sk
+        a["s_wr"] += n * sq * sk * rf
+        a["s_rd"] += n * sq * sk * (rf - 1)
+        a["macs"] += n * sq * sk * s.d
+        rf, cf = cdiv(sk, r), cdiv(s.dv, c)
+        b["cyc"] += n * rf * cf * max(sq, r)
+        b["p_rd"] += n * sq * sk * cf
+        b["v_rd"] += n * sk * s.dv
+        b["o_wr"] += n * sq * s.dv * rf
+        b["o_rd"] += n * sq * s.dv * (rf - 1)
+        b["macs"] += n * sq * sk * s.dv
+    b["o_rd"] += later * s.dv  # O read-modify-written once per later kv block
+    b["o_wr"] += later * s.dv
     fill = r + r + c - 2
     k = s.count
-    scores = replace(qk, compute_cycles=k * (a["cyc"] + fill), sram_ifmap_reads=k * a["q_rd"],
+    full, masked = s.rows * s.span, masked_pairs(s.rows, s.span, _period(s)) if s.causal else 0
+    skipped = k * (full - elements)  # score elements of the skipped tiles
+    scores = replace(qk, macs=k * a["macs"], compute_cycles=k * (a["cyc"] + fill), sram_ifmap_reads=k * a["q_rd"],
                      sram_weight_reads=k * a["k_rd"], sram_ofmap_writes=k * a["s_wr"], sram_ofmap_reads=k * a["s_rd"],
                      sram_psum_writes=k * a["s_rd"], dram_ifmap_reads=k * s.rows * s.d,
-                     dram_weight_reads=k * nq * s.span * s.d, dram_ofmap_writes=0, dram_psum_writes=0,
-                     dram_psum_reads=0, mapping=tile.describe(), mapping_fits=True, parts=())
+                     dram_weight_reads=k * kv_keys * s.d, dram_ofmap_writes=0, dram_psum_writes=0,
+                     dram_psum_reads=0, requant_elements=qk.requant_elements * elements // full,
+                     skipped_macs=skipped * s.d, masked_macs=k * masked * s.d,
+                     mapping=tile.describe(), mapping_fits=True, parts=())
     adds, mults = VECTOR_RECIPES["softmax"]
-    elements = k * s.rows * s.span
-    rescales = k * s.rows * (nk - 1)
+    rescales = k * later
+    elements *= k
     softmax = replace(sm, vector_adds=elements * adds + rescales * RESCALE_ADDS,
                       vector_mults=elements * (mults - 1) + k * s.rows * (s.dv + 1)
                       + rescales * (RESCALE_MULTS + s.dv + 1),
@@ -143,13 +206,13 @@ def attention_parts(arch: ArchSpec, s: AttentionShape, tile: FlashTile, qk, sm, 
                       dram_ofmap_writes=0, parts=())
     softmax.compute_cycles = cdiv(softmax.vector_adds + softmax.vector_mults, arch.vector.throughput) \
         + arch.vector.latency
-    context = replace(pv, compute_cycles=k * b["cyc"], sram_ifmap_reads=k * b["p_rd"],
+    context = replace(pv, macs=k * b["macs"], compute_cycles=k * b["cyc"], sram_ifmap_reads=k * b["p_rd"],
                       sram_weight_reads=k * b["v_rd"], sram_ofmap_writes=k * b["o_wr"],
                       sram_ofmap_reads=k * b["o_rd"], sram_psum_writes=k * b["o_rd"], dram_ifmap_reads=0,
-                      dram_weight_reads=k * nq * s.span * s.dv, dram_ofmap_writes=k * s.rows * s.dv,
-                      dram_psum_writes=0, dram_psum_reads=0, mapping=tile.describe(), mapping_fits=True,
-                      parts=())
-    return (scores, softmax, context), k * nq * nk
+                      dram_weight_reads=k * kv_keys * s.dv, dram_ofmap_writes=k * s.rows * s.dv,
+                      dram_psum_writes=0, dram_psum_reads=0, skipped_macs=skipped * s.dv,
+                      masked_macs=k * masked * s.dv, mapping=tile.describe(), mapping_fits=True, parts=())
+    return (scores, softmax, context), k * sum(classes.values())
 
 
 @lru_cache(maxsize=256)

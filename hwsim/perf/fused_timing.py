@@ -34,7 +34,7 @@ SUMMED = ("macs", "elements", "sram_ifmap_reads", "sram_weight_reads", "sram_ofm
           "sram_psum_writes", "dram_ifmap_reads", "dram_weight_reads", "dram_ofmap_writes", "dram_psum_writes",
           "dram_psum_reads", "requant_elements", "norm_elements", "norm_rows", "norm_adds", "norm_mults",
           "norm_shifts", "norm_divides", "norm_requants", "vector_adds", "vector_mults", "quant_adds",
-          "quant_mults", "epilogue_adds", "epilogue_mults", "lut_bytes")
+          "quant_mults", "epilogue_adds", "epilogue_mults", "lut_bytes", "skipped_macs", "masked_macs")
 
 
 def part_energy(arch: ArchSpec, table, counts: OpCounts, op) -> EnergyBreakdown:

@@ -13,7 +13,8 @@ Rules::
     attention  matmul (scores) -> softmax -> matmul (context), the scores feeding only the softmax and
                the probabilities only the context GEMM (through reshape/transpose views): FlashAttention-
                style tiles (hwsim.perf.flash_attention), so the S x T score and probability matrices
-               never reach DRAM. Fused only if a tile fits the SRAM, otherwise refused with the
+               never reach DRAM; with a causal softmax (``causal`` attribute) the kv blocks above the
+               diagonal are skipped. Fused only if a tile fits the SRAM, otherwise refused with the
                smallest tile's footprint; also refused for a fixed-point softmax (its integer units
                are priced per whole row).
     epilogue   a linear/matmul GEMM followed by a chain of element-wise ops (EPILOGUE_KINDS), each
@@ -229,7 +230,8 @@ def _attention(walk: _Graph, sm, wops, arch, plan: FusionPlan, taken) -> None:
     c1, c2, cs = gemm_counts(arch, g1), gemm_counts(arch, g2), vector_counts(arch, v)
     shape = AttentionShape(count=g1.count, rows=g1.m, d=g1.k, span=g1.n, dv=g2.n, a_bits=c1.ifmap_bits,
                            kv_bits=c1.weight_bits, p_bits=c2.ifmap_bits, acc_bits=c1.psum_bits,
-                           out_bits=c2.out_bits)
+                           out_bits=c2.out_bits, causal=bool(sm.attrs.get("causal", False)),
+                           period=g1.m // int(sm.attrs.get("query_groups", 1)))
     tile, smallest = best_tile(arch, shape, c1, cs, c2)
     cap = _capacity_kib(arch)
     if tile is None:
@@ -238,7 +240,8 @@ def _attention(walk: _Graph, sm, wops, arch, plan: FusionPlan, taken) -> None:
         return
     reason = (f"FlashAttention tile Br{tile.br} x Bc{tile.bc} ({sum(tile.footprint_bits) / 8192:,.0f} of {cap:,.0f} "
               f"KiB SRAM): the {g1.m}x{g1.n} scores and probabilities of each of {g1.count} products stay on chip; "
-              f"the softmax overlaps the array")
+              "the softmax overlaps the array"
+              + ("; kv blocks above the causal diagonal skipped" if shape.causal else ""))
     group = FusedOp(name="+".join(members), kind="attention", members=members, reason=reason, ops=(g1, v, g2),
                     shape=shape, tile=tile, count=g1.count)
     _take_if_faster(arch, plan, taken, group, [g1, v, g2])

@@ -54,6 +54,7 @@ class LayerResult:
         out.update({k: getattr(c, k) for k in _COUNT_COLUMNS})
         out["fused_ops"] = c.fused_ops
         out["fusion"] = c.fusion
+        out["skipped_macs"] = c.skipped_macs
         out["utilization"] = self.utilization
         out["latency_us"] = self.latency_us
         per = _stream_bytes(c)
@@ -119,13 +120,15 @@ class RunResult:
         cycles = sum(layer.counts.total_cycles for layer in self.layers)
         compute = sum(layer.counts.compute_cycles for layer in self.layers)
         macs = sum(layer.counts.macs for layer in self.layers)
+        skipped = sum(layer.counts.skipped_macs for layer in self.layers)
         energy = self.energy
         latency_us = cycles / self.clock_mhz
         e_pj = energy.total
         out = {
             "arch": self.arch_name, "workload": self.workload_name, "dataflow": self.dataflow,
             "timing_mode": self.timing_mode, "array": f"{self.rows}x{self.cols}", "clock_mhz": self.clock_mhz,
-            "ops": len(self.layers), "macs": macs, "total_cycles": cycles, "compute_cycles": compute,
+            "ops": len(self.layers), "macs": macs, "skipped_macs": skipped, "total_cycles": cycles,
+            "compute_cycles": compute,
             "stall_cycles": cycles - compute, "latency_us": latency_us,
             "utilization": macs / (cycles * self.rows * self.cols) if cycles else 0.0,
             "energy_total_pj": e_pj, "energy_total_uj": e_pj * 1e-6,

@@ -234,6 +234,10 @@ class OpCounts:
     int_units_label: str = ""
     lut_bytes: int = 0
     sram_psum_writes: int = 0
+    #: causal attention (:mod:`hwsim.perf.flash_attention`): MACs of the fully masked tiles a fused
+    #: attention skips (not in ``macs``), and MACs of every masked (query, key) pair
+    skipped_macs: int = 0
+    masked_macs: int = 0
     mapping: str = ""
     mapping_fits: bool = True
     #: output tiles the mapper's loops visit (pipeline depth of a fused group; 0 = not mapped)

@@ -10,6 +10,8 @@ from hwsim.llm.graph import build_llm_graph
 from hwsim.models.minilm import MINILM_L6, build_graph
 from hwsim.perf.api import simulate
 from hwsim.perf.arch import arch_from_dict, load_arch
+from hwsim.llm.metrics import causal_masked_macs
+from hwsim.perf.flash_attention import masked_pairs
 from hwsim.perf.fusion import fuse_workload
 from hwsim.perf.workload import VECTOR_RECIPES
 
@@ -79,22 +81,49 @@ def test_fused_is_never_slower_and_moves_less_dram(runs):
 
 
 def test_macs_and_mac_energy_are_conserved(runs):
+    """Computed + causally skipped MACs = the graph's; only masked (query, key) pairs are skipped."""
     graph, _, fused, unfused = runs
-    assert fused.summary()["macs"] == unfused.summary()["macs"] == graph.total_macs
-    assert fused.energy.mac == pytest.approx(unfused.energy.mac, rel=1e-12)
-    assert fused.energy.rf == pytest.approx(unfused.energy.rf, rel=1e-12)
+    s = fused.summary()
+    assert s["macs"] + s["skipped_macs"] == unfused.summary()["macs"] == graph.total_macs
+    assert unfused.summary()["skipped_macs"] == 0
+    assert 0 <= s["skipped_macs"] <= causal_masked_macs(graph)
+    if s["skipped_macs"]:
+        assert fused.energy.mac < unfused.energy.mac and fused.energy.rf < unfused.energy.rf
+    else:
+        assert fused.energy.mac == pytest.approx(unfused.energy.mac, rel=1e-12)
+        assert fused.energy.rf == pytest.approx(unfused.energy.rf, rel=1e-12)
     for layer in fused.layers:
         if layer.counts.parts:
             assert layer.counts.macs == sum(p.macs for p in layer.counts.parts)
+            assert layer.counts.skipped_macs == sum(p.skipped_macs for p in layer.counts.parts)
+
+
+def _visible_softmax_elements(graph) -> int:
+    total = 0
+    for op in graph.ops:
+        if op.kind == "softmax":
+            *_, rows, span = graph.tensors[op.inputs[0]].shape
+            size = graph.tensors[op.outputs[0]].size
+            if op.attrs.get("causal", False):
+                period = rows // int(op.attrs.get("query_groups", 1))
+                size -= masked_pairs(rows, span, period) * (size // (rows * span))
+            total += size
+    return total
 
 
 def test_every_softmax_element_is_charged_on_the_vector_unit(runs):
+    """Every score the causal mask leaves visible is charged (masked tiles may be skipped)."""
     graph, _, fused, _ = runs
     adds, _ = VECTOR_RECIPES["softmax"]
-    softmax_elements = sum(graph.tensors[op.outputs[0]].size for op in graph.ops if op.kind == "softmax")
     charged = [p for x in fused.layers for p in (x.counts.parts or (x.counts,)) if p.kind == "softmax"]
-    assert sum(p.vector_adds for p in charged) >= adds * softmax_elements
+    assert sum(p.vector_adds for p in charged) >= adds * _visible_softmax_elements(graph)
     assert fused.energy.vector > 0
+
+
+def test_latency_respects_the_causal_compute_bound(runs):
+    graph, arch, fused, _ = runs
+    pes = arch.array.rows * arch.array.cols
+    assert fused.summary()["total_cycles"] >= (graph.total_macs - causal_masked_macs(graph)) / pes
 
 
 def test_llama_prefill_fuses_attention_and_epilogues():
