@@ -7,10 +7,10 @@ import pytest
 
 from hwsim.llm.config import load_llm_config
 from hwsim.llm.graph import build_llm_graph
+from hwsim.llm.metrics import causal_masked_macs
 from hwsim.models.minilm import MINILM_L6, build_graph
 from hwsim.perf.api import simulate
 from hwsim.perf.arch import arch_from_dict, load_arch
-from hwsim.llm.metrics import causal_masked_macs
 from hwsim.perf.flash_attention import masked_pairs
 from hwsim.perf.fusion import fuse_workload
 from hwsim.perf.workload import VECTOR_RECIPES
