@@ -4,8 +4,9 @@ Derived metrics (per op and for the run): ``latency_us = total_cycles / clock_mh
 ``utilization = macs / (total_cycles * rows * cols)``; ``energy_per_mac_pj = energy / macs``;
 ``tops = 2 * macs / latency``; ``tops_per_w = 2 * macs / energy_pj`` (ops per pJ = TOPS/W; no leakage);
 ``power_w = energy / latency``. ``macs`` are the MACs performed; ``skipped_macs`` those of the causally
-masked attention tiles a fused attention skips (:mod:`hwsim.perf.flash_attention`). ``norm_adds/mults/shifts/divides/requants`` are the integer norm
-unit's operations (:func:`hwsim.layernorm.norm_op_counts` per row; 0 with ``layernorm.arithmetic: float``).
+masked attention tiles a fused attention skips (:mod:`hwsim.perf.flash_attention`).
+``norm_adds/mults/shifts/divides/requants`` are the integer norm unit's operations
+(:func:`hwsim.layernorm.norm_op_counts` per row; 0 with ``layernorm.arithmetic: float``).
 """
 
 from __future__ import annotations
