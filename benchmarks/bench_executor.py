@@ -47,6 +47,25 @@ def measure(task, recipes, tokens: int, repeat: int) -> list[dict]:
     return rows
 
 
+def blas_rates(repeat: int) -> dict:
+    """GFLOP/s of one SmolLM2-sized GEMM (256 x 576 x 1536) in float32 and float64, alternating.
+
+    The exact group epilogue of GGUF Q4_1 layers needs float64 BLAS (its column sums reach ~2^34 quanta,
+    beyond float32's 2^24), the float reference runs float32: this ratio caps the Q4_1 path's speed ratio.
+    """
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(256, 576)), rng.normal(size=(576, 1536))
+    ops = {dt: (a.astype(dt), b.astype(dt)) for dt in (np.float32, np.float64)}
+    times = {dt: [] for dt in ops}
+    for _ in range(repeat * 5):
+        for dt, (x, w) in ops.items():
+            times[dt].append(_time(lambda x=x, w=w: x @ w))
+    flop = 2 * 256 * 576 * 1536
+    return {np.dtype(dt).name: flop / statistics.median(ts) / 1e9 for dt, ts in times.items()}
+
+
 def main() -> None:
     from hwsim.models.run import minilm_task, smollm2_task
 
@@ -65,6 +84,9 @@ def main() -> None:
     for r in rows:
         print(f"{r['model']:<14} {r['path']:<10} {r['median_s']:>9.3f} {r['tokens_per_s']:>10.1f} "
               f"{r['ratio_vs_float']:>9.2f}")
+    rates = blas_rates(args.repeat)
+    print(f"BLAS (1 thread) 256x576x1536 GEMM: float32 {rates['float32']:.1f} GFLOP/s, "
+          f"float64 {rates['float64']:.1f} GFLOP/s (ratio {rates['float64'] / rates['float32']:.2f})")
     print(f"load average after: {os.getloadavg()}")
 
 
