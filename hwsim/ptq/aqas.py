@@ -20,7 +20,7 @@ import numpy as np
 
 from hwsim.formats import get_format
 from hwsim.ptq.recipe import RecipeStep, register_step
-from hwsim.ptq.smoothquant import fold_scales, foldable_consumers, smoothing_factors
+from hwsim.ptq.smoothquant import fold_scales, foldable_norms, smoothing_factors
 from hwsim.qspec import quantize_to_spec, static_scale, weight_spec, weight_values
 
 
@@ -44,14 +44,7 @@ class AQAS(RecipeStep):
 
     def apply(self, graph, stats):
         g = graph.edit()
-        users = graph.consumers()
-        for op in graph.ops:
-            if op.kind not in ("layernorm", "rmsnorm"):
-                continue
-            t = op.outputs[0]
-            linears, others = foldable_consumers(users, t)
-            if not linears:
-                continue
+        for op, t, linears, others in foldable_norms(graph, lambda o: o.kind in ("layernorm", "rmsnorm")):
             stats.require(t, "input_rows")
             ws = [np.asarray(graph.weights[u.inputs[1]], np.float64) for u in linears]
             lam = self._best(self.params_for(op.name), np.asarray(stats.input_rows[t], np.float64),

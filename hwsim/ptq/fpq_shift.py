@@ -4,7 +4,7 @@ A floating-point activation format with exponent bias ``b`` represents ``x`` as 
 a per-channel bias ``b_c = b̃ + ρ_c`` with integer ``ρ_c`` is a per-channel scale restricted to powers of
 two. LLM-FP4 keeps the activation quantizer per tensor (``b̃``) and re-parameterises the integer shifts
 into the weights. Here, for a norm output ``x`` read by linears (the foldable places of
-:func:`hwsim.ptq.smoothquant.foldable_consumers`), from the calibrated channel maxima ``amax_c`` and
+:func:`hwsim.ptq.smoothquant.foldable_norms`), from the calibrated channel maxima ``amax_c`` and
 ``M = max_c amax_c``::
 
     ρ_c = max( ceil(log2(amax_c / M)), -max_shift )          (integer, ≤ 0; the widest channel has ρ = 0)
@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from hwsim.ptq.recipe import RecipeStep, register_step
-from hwsim.ptq.smoothquant import fold_scales, foldable_consumers
+from hwsim.ptq.smoothquant import fold_scales, foldable_norms
 
 
 @register_step
@@ -43,16 +43,9 @@ class FPQShift(RecipeStep):
 
     def apply(self, graph, stats):
         g = graph.edit()
-        users = graph.consumers()
         shifts = {}
-        for op in graph.ops:
+        for op, t, linears, others in foldable_norms(graph, lambda o: o.kind in self.params_for(o.name)["producers"]):
             p = self.params_for(op.name)
-            if op.kind not in p["producers"]:
-                continue
-            t = op.outputs[0]
-            linears, others = foldable_consumers(users, t)
-            if not linears:
-                continue
             stats.require(t, "amax_channel")
             rho = exponent_shifts(stats.amax_channel[t], p["max_shift"])
             # fold_scales divides x by λ and multiplies W rows by λ: λ = 2^ρ

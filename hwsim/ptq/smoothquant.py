@@ -65,16 +65,9 @@ class SmoothQuant(RecipeStep):
 
     def apply(self, graph, stats):
         g = graph.edit()
-        users = graph.consumers()
         chosen = dict(graph.meta.get("smoothquant", {}))
-        for op in graph.ops:
+        for op, t, linears, others in foldable_norms(graph, lambda o: o.kind in self.params_for(o.name)["producers"]):
             p = self.params_for(op.name)
-            if op.kind not in p["producers"]:
-                continue
-            t = op.outputs[0]
-            linears, others = foldable_consumers(users, t)
-            if not linears:
-                continue
             stats.require(t, "amax_channel")
             ws = [np.asarray(graph.weights[u.inputs[1]], np.float64) for u in linears]
             alpha = p["alpha"]
@@ -88,6 +81,20 @@ class SmoothQuant(RecipeStep):
             fold_scales(g, graph, op, t, lam, linears, others)
         g.meta["smoothquant"] = chosen
         return g
+
+
+def foldable_norms(graph, accept):
+    """``(op, t, linears, others)`` for each op with ``accept(op)`` whose output ``t`` feeds linears a
+    per-channel λ can be folded into (:func:`foldable_consumers`) — the sites SmoothQuant, AQAS and the
+    FPQ exponent shift rescale."""
+    users = graph.consumers()
+    for op in graph.ops:
+        if not accept(op):
+            continue
+        t = op.outputs[0]
+        linears, others = foldable_consumers(users, t)
+        if linears:
+            yield op, t, linears, others
 
 
 def foldable_consumers(users: dict, t: str) -> tuple[list, list]:
