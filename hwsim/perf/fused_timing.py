@@ -148,6 +148,7 @@ def fused_counts(arch: ArchSpec, op, table) -> tuple[OpCounts, EnergyBreakdown]:
     row.mapping_fits = all(p.mapping_fits for p in parts)
     row.mapping_tiles = tiles
     row.int_units = tuple(u for p in parts for u in p.int_units)
+    row.int_units_label = " ".join(dict.fromkeys(t for p in parts for t in p.int_units_label.split()))
     row.fused_ops = "+".join(op.members)
     row.fusion = op.kind
     row.parts = tuple(parts)

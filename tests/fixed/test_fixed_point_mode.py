@@ -105,6 +105,17 @@ def test_cost_model_charges_the_integer_units(setup):
         assert frame.loc[sm, "compute_cycles"] > 0
 
 
+def test_fused_rows_keep_their_members_integer_units(setup):
+    """With fusion on (the default), a group holding GELU lists the GELU unit's integer units."""
+    from hwsim.perf.api import simulate
+
+    g, ev, calib = setup
+    frame = simulate(apply_recipe(g, FIXED, calib), None).to_frame()
+    gelu = next(o.name for o in g.ops if o.kind == "gelu")
+    fused = frame[frame["fused_ops"].str.contains(gelu, regex=False)]
+    assert len(fused) == 1 and "gelu.erf_square:mult14x14" in fused["int_units_label"].iloc[0]
+
+
 def test_smollm2_runs_integer_only():
     from hwsim.models.run import quantize_and_score, smollm2_task
 
