@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -50,6 +51,12 @@ def test_interrupt_during_report_keeps_previous_set(tmp_path, monkeypatch, capsy
     assert capsys.readouterr().err.strip().endswith("hwsim: interrupted")
 
 
+def _sigint_default():
+    """In the child: Ctrl-C as in an interactive shell. A test run started as a background job inherits an
+    ignored SIGINT, which hwsim (rightly) keeps ignored; these tests are about the interactive case."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_real_sigint_during_report_in_a_subprocess(tmp_path):
     out = tmp_path / "run"
     before = _first_run(out)
@@ -63,7 +70,8 @@ def test_real_sigint_during_report_in_a_subprocess(tmp_path):
         "from hwsim.cli import main\n"
         f"sys.exit(main(['run', '--workload', {str(WORKLOAD)!r}, '--arch', {str(ARCH_B)!r}, '--out', {str(out)!r}]))\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False,
+                          preexec_fn=_sigint_default)
     assert done.returncode == 130 and "Traceback" not in done.stderr, done.stderr
     assert _snapshot(out) == before
     assert _no_partials(tmp_path)
@@ -170,5 +178,6 @@ def test_ctrl_c_while_the_console_script_imports_is_one_line(tmp_path):
                       "os.kill(os.getpid(), signal.SIGINT)\n"
                       "time.sleep(5)\n"
                       "import hwsim.cli\n")
-    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60, check=False)
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60, check=False,
+                          preexec_fn=_sigint_default)
     assert done.returncode == 130 and done.stderr == "hwsim: interrupted\n", (done.returncode, done.stderr)
