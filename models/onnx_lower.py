@@ -349,7 +349,8 @@ class _Lowering:
         self.emit(node, "embedding", inputs, out)
 
     def _lower_Div(self, node, attrs):
-        """``x / c`` opening ``0.5 x (1 + erf(x / c))`` (GELU), or mean pooling's ``sum(x m) / clip(sum m)``."""
+        """``x / c`` opening ``0.5 x (1 + erf(x / c))`` (GELU), else a division by a constant scalar (``mul`` by
+        its float32 reciprocal). Mean pooling's division is taken by :meth:`_lower_Mul`."""
         x = node.input[0]
         erf = self.sole_consumer(node.output[0], "Erf")
         if erf is not None:
