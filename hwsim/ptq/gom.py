@@ -64,8 +64,7 @@ class GOM(RecipeStep):
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not lo <= v <= 1e6:
                 ck.add(f"{path}.{key}", f"expected a number >= {lo}, not {v!r}")
         for key in ("shift", "ori_ln"):
-            if not isinstance(p[key], bool):
-                ck.add(f"{path}.{key}", f"expected true or false, not {p[key]!r}")
+            ck.boolean(p, key, path, p[key])
 
     def apply(self, graph, stats):
         g = graph.edit()

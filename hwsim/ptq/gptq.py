@@ -129,8 +129,7 @@ class GPTQ(RecipeStep):
         if isinstance(p["damp"], bool) or not isinstance(p["damp"], (int, float)) or not 0 < p["damp"] < 1:
             ck.add(f"{path}.damp", f"expected a number in (0, 1), not {p['damp']!r}")
         for key in ("act_order", "static_groups"):
-            if not isinstance(p[key], bool):
-                ck.add(f"{path}.{key}", f"expected true or false, not {p[key]!r}")
+            ck.boolean(p, key, path, p[key])
 
     def apply(self, graph, stats):
         g = graph.edit()
@@ -167,7 +166,6 @@ def check_quantizer_params(ck, p, path) -> None:
     if p["granularity"] == "group" and (isinstance(p["group_size"], bool) or not isinstance(p["group_size"], int)
                                         or p["group_size"] < 1):
         ck.add(f"{path}.group_size", f"expected a positive integer for group granularity, not {p['group_size']!r}")
-    if not isinstance(p["symmetric"], bool):
-        ck.add(f"{path}.symmetric", f"expected true or false, not {p['symmetric']!r}")
+    ck.boolean(p, "symmetric", path, p["symmetric"])
     if p["clip"] not in ("minmax", "mse"):
         ck.add(f"{path}.clip", f"expected one of ['minmax', 'mse'], not {p['clip']!r}")

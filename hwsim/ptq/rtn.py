@@ -82,8 +82,7 @@ class RTN(RecipeStep):
             ck.add(f"{path}.residual", f"expected an integer format name or null, not {p['residual']!r}")
         if not isinstance(p["percentile"], (int, float)) or not 50 <= p["percentile"] <= 100:
             ck.add(f"{path}.percentile", f"expected a number in 50..100, not {p['percentile']!r}")
-        if not isinstance(p["symmetric"], bool):
-            ck.add(f"{path}.symmetric", f"expected true or false, not {p['symmetric']!r}")
+        ck.boolean(p, "symmetric", path, p["symmetric"])
 
     def extra_needs(self) -> frozenset:
         percentile = self.params["calibration"] == "percentile" or any(
