@@ -16,13 +16,16 @@ scales and offsets plus the operand LSBs), and the sum of the magnitudes of all 
 
 (``Bx``, ``Bw`` the largest ``|F − zp|`` of the formats, ``G_s`` the group size). When ``B_n < 2^52 q_n``
 every partial sum in *any* order is an integer multiple of ``q_n`` below ``2^53 q_n`` — exactly
-representable in float64 — so no operation of the sequential rule rounds: it returns the exact sum. A
-float64 GEMM of the exact operand values ``F_x 2^lsb_x`` and ``(F_w − zp_w) 2^lsb_w s_w[g]`` (plus
-``Σ_g F_x 2^lsb_x`` times the offsets) computes the same exact sum in whatever order BLAS uses, so it
-returns the same bits. The condition is checked once per weight spec and activation format (cached on
-the spec); a spec that fails it (e.g. scales with full 53-bit mantissas from a float64 RTN) takes the
-sequential loop. Stored GGUF ``Q4_1``/``Q8_0`` (fp16 ``d``, ``m``) and MX (E8M0) scales meet it with
-ample margin (SmolLM2-135M: at most 2^34.3 quanta against 2^52).
+representable in float64 — so no operation of the sequential rule rounds: it returns the exact sum.
+
+A float64 GEMM of the exact activation values ``F_x 2^lsb_x`` and the weight operand
+``W = (F_w − zp_w) 2^lsb_w s_w[g] + o_w[g]`` computes the same exact sum in whatever order BLAS uses, so
+it returns the same bits: each product ``F_x 2^lsb_x W`` is the sum of two of the rule's terms, and the
+condition also makes ``W`` itself exact (``B_n ≥ 2^lsb_x (|(F_w − zp_w) 2^lsb_w s_w| + |o_w|)`` while
+``q_n 2^-lsb_x`` divides both addends). The condition is checked once per weight spec and activation
+format (cached on the spec); a spec that fails it (e.g. scales with full 53-bit mantissas from a float64
+RTN) takes the sequential loop. Stored GGUF ``Q4_1``/``Q8_0`` (fp16 ``d``, ``m``) and MX (E8M0) scales meet
+it with ample margin (SmolLM2-135M: at most 2^34.3 quanta against 2^52).
 
 Pure numpy.
 """
@@ -51,7 +54,7 @@ def group_sum(x: QTensor, w: QuantSpec) -> np.ndarray:
     dense = None if get_format(x.fmt).is_special(np.asarray(x.codes)).any() else _dense_weights(w, x)
     if dense is None:
         return sequential_group_sum(x, w)
-    return _dense_sum(x, w, *dense)
+    return _dense_sum(x, dense)
 
 
 def sequential_group_sum(x: QTensor, w: QuantSpec) -> np.ndarray:
@@ -114,11 +117,11 @@ def _bound(fmt_name: str, zero_point) -> float:
 
 
 def _dense_weights(w: QuantSpec, x: QTensor):
-    """Cached ``(W_dense [K, N], offsets [G, N] | None)`` when the exactness condition holds, else None.
+    """Cached ``W_dense [K, N]`` when the exactness condition holds, else None.
 
-    ``W_dense = (F_w − zp_w) 2^lsb_w s_w[g]`` in float64 (exact under the condition): 8 bytes per weight,
-    held with the spec for the graph's lifetime — the price of one BLAS GEMM per layer instead of a
-    per-group loop.
+    ``W_dense = (F_w − zp_w) 2^lsb_w s_w[g] (+ o_w[g])`` in float64 (exact under the condition): 8 bytes
+    per weight, held with the spec for the graph's lifetime — the price of one BLAS GEMM per layer instead
+    of a per-group loop.
     """
     bx = _bound(x.fmt, x.zero_point)
     key = ("dense_group_weights", x.fmt, bx)
@@ -149,21 +152,18 @@ def _build_dense_weights(w: QuantSpec, lsb_x: int, bx: float):
     if w.zero_point is not None:
         zp = np.asarray(w.zero_point, np.int64)
         fw = fw - (np.repeat(zp, g, axis=0) if zp.ndim == 2 and zp.shape[0] * g == fw.shape[0] else zp)
-    return np.ldexp(fw.astype(np.float64), fmt.lsb_exponent) * np.repeat(scale, g, axis=0), offset
+    dense = np.ldexp(fw.astype(np.float64), fmt.lsb_exponent) * np.repeat(scale, g, axis=0)
+    return dense if offset is None else dense + np.repeat(offset, g, axis=0)  # exact: module docstring
 
 
-def _dense_sum(x: QTensor, w: QuantSpec, dense: np.ndarray, offset: np.ndarray | None) -> np.ndarray:
-    """``x_values @ W_dense (+ group sums @ offsets)`` in float64 column blocks (exact: module docstring)."""
+def _dense_sum(x: QTensor, dense: np.ndarray) -> np.ndarray:
+    """``x_values @ W_dense`` in float64 column blocks (exact: module docstring)."""
     xv = value_operand(x.codes, get_format(x.fmt), _activation_zero_point(x), "activation codes", np.float64)
     m, (k, n) = xv.shape[0], dense.shape
-    x_sums = xv.reshape(m, k // w.group_size, w.group_size).sum(axis=2) if offset is not None else None
     y = np.empty((m, n))
     width = max(1, min(n, GROUP_BLOCK_ELEMENTS // max(k, 1)))
     for c0 in range(0, n, width):
         cols = slice(c0, min(c0 + width, n))
-        block = y[:, cols]
-        np.matmul(xv, dense[:, cols], out=block)
-        if offset is not None:
-            block += x_sums @ offset[:, cols]
+        np.matmul(xv, dense[:, cols], out=y[:, cols])
     y += 0.0  # -0.0 -> +0.0, as the sequential loop (which starts from +0.0) returns
     return y

@@ -161,18 +161,33 @@ def quantized_matmul(a: QTensor, b: QTensor, out: QuantSpec | None = None, *, pr
     output an integer spec, ``a`` per tensor) or the float epilogue. ``a`` may carry a per-row scale
     ``[..., M, 1]``; ``b`` must be per tensor.
     """
-    from hwsim.gemm import _fixed_operand, exact_fixed_matmul
-
     if np.ndim(b.scale) or np.ndim(b.zero_point) or np.ndim(a.zero_point):
         raise ValueError("quantized_matmul needs a per-tensor scale and zero point on b (and a zero point on a)")
     fa_fmt, fb_fmt = get_format(a.fmt), get_format(b.fmt)
-    fa = _fixed_operand(np.asarray(a.codes), fa_fmt, a.zero_point, "a_codes")
-    fb = _fixed_operand(np.asarray(b.codes), fb_fmt, b.zero_point, "b_codes")
-    acc = exact_fixed_matmul(fa, fb)
+    acc = _batched_accumulators(a, b)
     acc_scale = np.asarray(a.scale, np.float64) * float(b.scale) * 2.0 ** (fa_fmt.lsb_exponent + fb_fmt.lsb_exponent) \
         * product_scale
     integer = (out is not None and is_integer_format(out.format) and np.ndim(a.scale) == 0
                and is_integer_format(a.fmt) and is_integer_format(b.fmt) and acc.dtype != object)
     if integer:
-        return requant_accumulator(acc, acc_scale, out)
+        return requant_accumulator(acc.astype(np.int64), acc_scale, out)
     return encode_output(np.asarray(acc, np.float64) * acc_scale, out)
+
+
+def _batched_accumulators(a: QTensor, b: QTensor) -> np.ndarray:
+    """Exact accumulators ``Σ (F_a − zp_a)(F_b − zp_b)`` of ``a @ b`` (batched): for integer formats whose
+    bound ``|F_a − zp_a| |F_b − zp_b| K`` fits float32/float64, exact integers in that float from one table
+    lookup per operand and one BLAS call; otherwise int64 (an object array beyond 62 bits)."""
+    from hwsim.gemm import _exact_float_dtype, _fixed_operand, exact_fixed_matmul, operand_bound, value_operand
+
+    fa, fb = get_format(a.fmt), get_format(b.fmt)
+    k = np.shape(a.codes)[-1]
+    integers = all(f.kind in INTEGER_KINDS and f.lsb_exponent == 0 for f in (fa, fb))  # value == F
+    if integers and k:
+        bound = operand_bound(fa, np.asarray(a.zero_point)) * operand_bound(fb, np.asarray(b.zero_point)) * k
+        dtype = _exact_float_dtype(bound)
+        if dtype is not None:
+            return np.matmul(value_operand(a.codes, fa, a.zero_point, "a_codes", dtype),
+                             value_operand(b.codes, fb, b.zero_point, "b_codes", dtype))
+    return exact_fixed_matmul(_fixed_operand(np.asarray(a.codes), fa, a.zero_point, "a_codes"),
+                              _fixed_operand(np.asarray(b.codes), fb, b.zero_point, "b_codes"))

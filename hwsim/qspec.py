@@ -131,18 +131,39 @@ def quantize_to_spec(x, fmt: str, scale, zero_point=0) -> np.ndarray:
     from hwsim.formats import get_format
 
     spec = get_format(fmt)
-    v = np.asarray(x, np.float64) / np.asarray(scale, np.float64)
+    v = np.asarray(np.divide(x, np.asarray(scale, np.float64), dtype=np.float64))
     if spec.kind == "int":
-        ints = np.clip(np.rint(v) + np.asarray(zero_point, np.int64), spec.lo, spec.hi)
-        return spec.int_to_code(ints.astype(np.int64))
+        np.rint(v, out=v)
+        if np.any(np.asarray(zero_point) != 0):
+            v = v + np.asarray(zero_point, np.int64)
+        np.clip(v, spec.lo, spec.hi, out=v)
+        if np.isnan(v.sum()):  # clipped values cannot overflow the sum: NaN iff some element is NaN
+            raise ValueError(f"cannot quantize NaN to {fmt} (scale {np.min(scale):.3g}..{np.max(scale):.3g})")
+        return _int_codes(spec, v)
     if np.any(np.asarray(zero_point) != 0):
         raise ValueError(f"zero_point applies to integer formats only, not {fmt!r}")
     return spec.encode(v, saturate=True)
 
 
+def _int_codes(spec, ints: np.ndarray) -> np.ndarray:
+    """Two's-complement codes of an integer format from in-range integer-valued floats (no range check)."""
+    if spec.bits > 16:
+        return spec.int_to_code(ints.astype(np.int64))
+    narrow = np.dtype(spec.code_dtype)
+    signed = np.dtype(f"i{narrow.itemsize}")
+    if not spec.signed:
+        return ints.astype(narrow)
+    codes = ints.astype(signed)
+    if spec.bits < 8 * narrow.itemsize:
+        codes &= signed.type(spec.num_codes - 1)
+    return codes.view(narrow)
+
+
 def token_scale(x: np.ndarray, fmt: str) -> np.ndarray:
     """Dynamic per-row scale ``max(|row|) / format_limit`` of ``x`` (shape ``x.shape[:-1] + (1,)``)."""
-    amax = np.max(np.abs(np.asarray(x, np.float64)), axis=-1, keepdims=True)
+    x = np.asarray(x)
+    x = x if x.dtype.kind == "f" else x.astype(np.float64)
+    amax = np.maximum(x.max(axis=-1, keepdims=True), -x.min(axis=-1, keepdims=True)).astype(np.float64)
     return np.maximum(amax, MIN_SCALE) / format_limit(fmt)
 
 

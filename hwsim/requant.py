@@ -257,17 +257,20 @@ def _int_array(x, argument: str) -> np.ndarray:
     return arr.astype(np.int64, copy=False)
 
 
-def _check_operands(acc, multiplier, shift, bits: int):
+def _check_operands(acc, multiplier, shift, bits: int) -> tuple[int, int]:
+    """Refuse operands the unit cannot take; returns ``(min, max)`` of ``acc`` (0, 0 when empty)."""
     if np.any(multiplier < 0) or np.any(multiplier >= (1 << (bits - 1))):
         bad = multiplier[(multiplier < 0) | (multiplier >= (1 << (bits - 1)))].flat[0]
         raise ValueError(f"multiplier must lie in 0..2**{bits - 1}-1 for {bits}-bit multipliers, not {int(bad)!r}")
     limit = 1 << (63 - bits)
-    if acc.size and (acc.min() < -limit or acc.max() >= limit):
+    lo, hi = (int(acc.min()), int(acc.max())) if acc.size else (0, 0)
+    if lo < -limit or hi >= limit:
         bad = acc[(acc < -limit) | (acc >= limit)].flat[0]
         raise ValueError(f"acc must lie within ±2**{63 - bits} so acc*M fits int64, not {int(bad)!r}")
     if np.any(shift < -62) or np.any(shift > 62):
         bad = shift[(shift < -62) | (shift > 62)].flat[0]
         raise ValueError(f"shift must lie in -62..62, not {int(bad)!r}")
+    return lo, hi
 
 
 def requantize(acc, multiplier, shift, zero_point=0, *, out_format="int8", rounding="gemmlowp",
@@ -299,7 +302,7 @@ def requantize(acc, multiplier, shift, zero_point=0, *, out_format="int8", round
     m = _int_array(multiplier, "multiplier")
     s = _int_array(shift, "shift")
     zp = _int_array(zero_point, "zero_point")
-    _check_operands(acc, m, s, multiplier_bits)
+    acc_lo, acc_hi = _check_operands(acc, m, s, multiplier_bits)
     fmt = get_format(out_format)
     if fmt.kind != "int":
         if np.any(zp != 0):
@@ -310,7 +313,7 @@ def requantize(acc, multiplier, shift, zero_point=0, *, out_format="int8", round
         bad = zp[(zp < fmt.lo) | (zp > fmt.hi)].flat[0]
         raise ValueError(f"zero_point must lie in the {fmt.name} range {fmt.lo}..{fmt.hi}, not {int(bad)!r}")
     if rounding == "gemmlowp":
-        if acc.size and (acc.min() < -(1 << 31) or acc.max() >= 1 << 31):
+        if acc_lo < -(1 << 31) or acc_hi >= 1 << 31:
             raise ValueError(f"acc must fit int32 for gemmlowp rounding, not {int(acc.flat[np.argmax(np.abs(acc))])!r}")
         rounded = _gemmlowp(acc, m, s, multiplier_bits)
     else:

@@ -145,7 +145,7 @@ def quantize_and_score(task: ModelTask, recipe, reference: list) -> tuple[object
     recipe = load_recipe(recipe)
     t0 = time.perf_counter()
     qgraph = apply_recipe(task.graph, recipe, task.calibration)
-    executor = IntegerExecutor(qgraph)
+    executor = IntegerExecutor(qgraph, norm_reference=True)
     outputs = [executor.run(feeds) for feeds in task.evaluation]
     row = {"format": recipe.name, "description": recipe.describe(), **task.score(reference, outputs),
            "seconds": round(time.perf_counter() - t0, 3)}

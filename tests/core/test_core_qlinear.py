@@ -116,3 +116,53 @@ def test_bad_shapes_are_named():
     ws = weight_spec(np.ones((4, 2)), "int8")
     with pytest.raises(ValueError, match="quantized_linear needs x"):
         quantized_linear(QTensor(np.zeros((2, 3), np.uint8), "int8", np.asarray(1.0)), ws)
+
+
+def _literal_quantize(x, fmt, scale, zero_point=0):
+    """The scale-and-round rule written out once more, element by element in Python."""
+    spec = get_format(fmt)
+    v = np.asarray(x, np.float64) / np.asarray(scale, np.float64)
+    zp = np.broadcast_to(np.asarray(zero_point, np.int64), v.shape)
+    ints = [min(max(int(np.rint(a)) + int(z), spec.lo), spec.hi) for a, z in zip(v.flat, zp.flat, strict=True)]
+    return spec.int_to_code(np.array(ints, np.int64).reshape(v.shape))
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=SEEDS, fmt=st.sampled_from(["int2", "int4", "uint4", "int8", "uint8", "int12", "int16", "uint16",
+                                        "int32"]), per_row=st.booleans())
+def test_quantize_to_spec_equals_the_literal_rule(seed, fmt, per_row):
+    rng = np.random.default_rng(seed)
+    spec = get_format(fmt)
+    x = np.concatenate([rng.normal(scale=spec.hi / 2, size=(4, 6)), rng.integers(-9, 9, size=(4, 3)) + 0.5,
+                        np.full((4, 1), 3.0 * spec.hi)], axis=1)  # ties to even and saturation
+    scale = rng.uniform(0.5, 2.0, size=(4, 1)) if per_row else 0.75
+    zp = rng.integers(spec.lo, spec.hi + 1, size=(4, 1)) if per_row and fmt.startswith("u") else 0
+    got = quantize_to_spec(x, fmt, scale, zp)
+    assert got.dtype == spec.code_dtype
+    assert np.array_equal(got, _literal_quantize(x, fmt, scale, zp))
+
+
+def test_quantizing_nan_is_refused_in_one_line():
+    with pytest.raises(ValueError, match=r"cannot quantize NaN to int8"):
+        quantize_to_spec(np.array([1.0, np.nan]), "int8", 0.1)
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=SEEDS, pair=st.sampled_from([("int8", "int8"), ("uint8", "int8"), ("int16", "int16"), ("int4", "uint4")]),
+       k=st.sampled_from([1, 7, 64, 1100, 4096]), zero_points=st.booleans())
+def test_quantized_matmul_accumulators_are_exact_in_every_float_regime(seed, pair, k, zero_points):
+    """float32 (int8 x int8, K <= 1024), float64 and int64 (int16 x int16 at large K) give the exact sums."""
+    rng = np.random.default_rng(seed)
+    fa, fb = pair
+    zp_a = int(rng.integers(0, 16)) if zero_points and fa.startswith("u") else 0
+    zp_b = int(rng.integers(0, 16)) if zero_points and fb.startswith("u") else 0
+    ca = rng.integers(0, get_format(fa).num_codes, size=(2, 3, k)).astype(get_format(fa).code_dtype)
+    cb = rng.integers(0, get_format(fb).num_codes, size=(2, k, 5)).astype(get_format(fb).code_dtype)
+    a = QTensor(ca, fa, np.asarray(0.02), zp_a)
+    b = QTensor(cb, fb, np.asarray(0.03), zp_b)
+    y = quantized_matmul(a, b, None, product_scale=0.5)
+    ia = get_format(fa).code_to_int(ca) - zp_a
+    ib = get_format(fb).code_to_int(cb) - zp_b
+    exact = np.array([[[sum(int(p) * int(q) for p, q in zip(ia[h, i], ib[h, :, j], strict=True))
+                        for j in range(5)] for i in range(3)] for h in range(2)], dtype=object)
+    assert np.array_equal(y, exact.astype(np.float64) * (np.asarray(0.02) * 0.03 * 1.0 * 0.5))

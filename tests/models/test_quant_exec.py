@@ -40,6 +40,19 @@ def test_w8a8_full_model_cosine(setup):
     assert cos.max() < 1.0 - 1e-6  # really quantized
     assert {ex.numerics[o.name] for o in g.ops if o.kind in ("linear", "layernorm", "add")} == {"integer"}
     assert {ex.numerics[o.name] for o in g.ops if o.kind == "softmax"} == {"float"}
+    assert all("rel_error" not in st for st in ex.norm_stats.values())  # the float reference is opt-in
+
+
+def test_norm_reference_records_the_error_vs_float_without_changing_results(setup):
+    feeds, build, calib = setup
+    ev = feeds(corpus.sentences("eval", 2))
+    q = apply_recipe(build(ev, layers=1), "w8a8", calib)
+    plain, checked = IntegerExecutor(q), IntegerExecutor(q, norm_reference=True)
+    assert np.array_equal(plain.run(ev)["pooled"], checked.run(ev)["pooled"])
+    norms = [o.name for o in q.ops if o.kind == "layernorm"]
+    assert norms and set(checked.norm_stats) >= set(norms)
+    for name in norms:
+        assert 0 < checked.norm_stats[name]["rel_error"] < 0.05 and checked.norm_stats[name]["max_error_lsb"] >= 0.5
 
 
 def test_linear_is_gemm_plus_requant(setup):
