@@ -283,6 +283,13 @@ class IntFormat(ElementFormat):
     def to_fixed(self, codes) -> np.ndarray:
         return self.code_to_int(self.check_codes(codes))
 
+    def cast_values(self, codes: np.ndarray, dtype) -> np.ndarray | None:
+        """Values of unsigned raw ``codes`` in ``dtype`` by one cast, when every value of the code dtype is a
+        code of this format (8/16/32-bit two's complement or unsigned); else None (use a table)."""
+        if codes.dtype.kind != "u" or codes.dtype.itemsize * 8 != self.bits:
+            return None
+        return (codes.view(f"i{codes.dtype.itemsize}") if self.signed else codes).astype(dtype)
+
     def value_lookup(self, dtype) -> np.ndarray | None:
         if self.bits > _MAX_TABLE_BITS:
             return None
@@ -327,8 +334,11 @@ class IntFormat(ElementFormat):
     def code_to_int(self, codes) -> np.ndarray:
         """Integer value (int64) of raw codes."""
         arr = np.asarray(codes)
+        cast = self.cast_values(arr, np.int64)
+        if cast is not None:
+            return cast
         if arr.dtype.kind == "u" and arr.dtype.itemsize * 8 <= self.bits <= 16:
-            return np.take(self._int_table, arr)  # every value of the dtype is a code: one table lookup
+            return self._int_table[arr]  # every value of the dtype is a code: one table lookup
         codes = np.asarray(arr, dtype=np.int64)
         if not self.signed:
             return codes

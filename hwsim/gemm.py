@@ -161,28 +161,36 @@ def operand_bound(fmt: ElementFormat, zero_point: np.ndarray) -> int:
 
 
 def value_operand(codes, fmt: ElementFormat, zero_point, argument: str, dtype) -> np.ndarray:
-    """Operand values (``value - zero_point``) in ``dtype`` by one table lookup.
+    """Operand values (``value - zero_point``) in ``dtype`` by one cast or table lookup.
 
     Every value is ``F * 2**lsb_exponent`` exactly, so when the caller's integer bound holds the float
     GEMM of these values is the exact GEMM of the ``F`` scaled by a power of two (no rounding: the
     smallest product weight is far above the dtype's subnormal step).  NaN/Inf codes enter the GEMM as
-    NaN/Inf and give exactly the IEEE result in their rows/columns.  ``np.take`` bounds-checks the codes.
+    NaN/Inf and give exactly the IEEE result in their rows/columns.  Codes are bounds-checked.
     """
-    codes = np.asarray(codes)
-    table = fmt.value_lookup(dtype)
-    if table is None or codes.dtype.kind not in "iu":
-        values = fmt.decode(fmt.check_codes(codes, argument)).astype(dtype)
-    else:
-        try:
-            values = np.take(table, codes)
-        except IndexError:
-            fmt.check_codes(codes, argument)  # raises the ValueError naming the argument
-            raise
-        if codes.dtype.kind == "i" and codes.size and codes.min() < 0:
-            fmt.check_codes(codes, argument)  # negative indices wrap in np.take
+    values = _values(np.asarray(codes), fmt, argument, dtype)
     if _check_zero_point(fmt, zero_point, argument):
         values = values - np.asarray(zero_point, dtype=dtype)
     return values
+
+
+def _values(codes: np.ndarray, fmt: ElementFormat, argument: str, dtype) -> np.ndarray:
+    """Values of ``codes`` in ``dtype``: one cast for full-width integer codes (every code valid), else one
+    bounds-checked table index (far faster than ``np.take`` on small-integer indices), else ``decode``."""
+    cast = getattr(fmt, "cast_values", None)
+    values = None if cast is None else cast(codes, dtype)
+    if values is not None:
+        return values
+    table = fmt.value_lookup(dtype)
+    if table is None or codes.dtype.kind not in "iu":
+        return fmt.decode(fmt.check_codes(codes, argument)).astype(dtype)
+    if codes.dtype.kind == "i" and codes.size and codes.min() < 0:
+        fmt.check_codes(codes, argument)  # negative indices would wrap: raises naming the argument
+    try:
+        return table[codes]
+    except IndexError:
+        fmt.check_codes(codes, argument)  # raises the ValueError naming the argument
+        raise
 
 
 def mac_product_fixed(a_codes, a_format, b_codes, b_format, *, a_zero_point=0, b_zero_point=0):

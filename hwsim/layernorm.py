@@ -207,9 +207,11 @@ def integer_norm(q: np.ndarray, p: IntNormParams, *, rounding: str = "gemmlowp",
     if q.shape[-1] != p.n:
         raise ValueError(f"integer_norm: row length must be {p.n}, not {q.shape[-1]!r}")
     bound = 2 ** (p.x_bits - 1) - 1
-    x = rshift_round(q, p.pre_shift)
-    sat = int(np.count_nonzero(np.abs(x) > bound))
-    x = np.clip(x, -bound, bound)
+    x = rshift_round(q, p.pre_shift) if p.pre_shift else q
+    sat = 0
+    if x.size and (x.min() < -bound or x.max() > bound):  # saturate to the unit's x_bits input lanes
+        sat = int(np.count_nonzero(np.abs(x) > bound))
+        x = np.clip(x, -bound, bound)
     n = p.n
     if p.lam_codes is not None and p.kind == "layernorm":
         x = rshift_round(x * p.lam_codes, 0)  # X = x * Λ (LAM_FRAC extra fractional bits)
@@ -230,7 +232,7 @@ def integer_norm(q: np.ndarray, p: IntNormParams, *, rounding: str = "gemmlowp",
     safe = np.maximum(sigma, 1)
     r = np.where(sigma > 0, (num + safe // 2) // safe, 0)
     z = rshift_round(d * r, C_FRAC + F_R - F_Z)
-    acc = z * p.gamma_sign
+    acc = z if np.all(p.gamma_sign == 1) else z * p.gamma_sign
     if stats is not None:
         stats["newton_iterations"] = max(stats.get("newton_iterations", 0), iters)
         stats["x_saturated"] = stats.get("x_saturated", 0) + sat

@@ -109,7 +109,7 @@ def quantized_linear(x: QTensor, w: QuantSpec, bias=None, out: QuantSpec | None 
     if np.ndim(x.scale) > 0 and np.shape(x.scale)[-1] != 1:
         raise ValueError(f"activation scale must be per tensor or per row [M, 1], not shape {np.shape(x.scale)!r}")
     if w.is_grouped:
-        y = group_sum(x, w) * (np.asarray(x.scale, np.float64) * product_scale)
+        y = _scaled(group_sum(x, w), np.asarray(x.scale, np.float64) * product_scale)
         return encode_output(y if bias is None else y + np.asarray(bias, np.float64), out)
     result = _exact_product(x, w)
     lsb = result.lsb_exponent
@@ -122,6 +122,13 @@ def quantized_linear(x: QTensor, w: QuantSpec, bias=None, out: QuantSpec | None 
         return requant_accumulator(acc, acc_scale, out)
     y = np.asarray(result.values, np.float64) * real_scale
     return encode_output(y if bias is None else y + np.asarray(bias, np.float64), out)
+
+
+def _scaled(y: np.ndarray, scale) -> np.ndarray:
+    """``y * scale`` for a float64 array ``y`` the caller owns: in place when ``scale`` broadcasts into it."""
+    if np.ndim(scale) <= y.ndim and np.broadcast_shapes(y.shape, np.shape(scale)) == y.shape:
+        return np.multiply(y, scale, out=y)
+    return y * scale
 
 
 def _exact_product(x: QTensor, w: QuantSpec):
@@ -171,7 +178,7 @@ def quantized_matmul(a: QTensor, b: QTensor, out: QuantSpec | None = None, *, pr
                and is_integer_format(a.fmt) and is_integer_format(b.fmt) and acc.dtype != object)
     if integer:
         return requant_accumulator(acc.astype(np.int64), acc_scale, out)
-    return encode_output(np.asarray(acc, np.float64) * acc_scale, out)
+    return encode_output(_scaled(np.array(acc, np.float64), acc_scale), out)
 
 
 def _batched_accumulators(a: QTensor, b: QTensor) -> np.ndarray:

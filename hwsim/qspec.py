@@ -269,15 +269,14 @@ class QTensor:
 
     def real(self) -> np.ndarray:
         from hwsim.formats import get_format
+        from hwsim.gemm import value_operand
 
-        fmt = get_format(self.fmt)
-        codes = np.asarray(self.codes)
-        table = fmt.value_lookup(np.float64) if codes.dtype.kind == "u" else None
-        try:  # one bounds-checked table lookup; decode() names a bad code
-            values = fmt.decode(codes) if table is None else np.take(table, codes)
-        except IndexError:
-            values = fmt.decode(codes)
-        return (values - self.zero_point) * self.scale
+        values = np.asarray(value_operand(self.codes, get_format(self.fmt), 0, "codes", np.float64))
+        if np.ndim(self.zero_point) or self.zero_point:
+            values = values - self.zero_point
+        if np.broadcast_shapes(values.shape, np.shape(self.scale)) != values.shape:
+            return values * self.scale
+        return np.multiply(values, self.scale, out=values)  # our own array: scale in place
 
     def fixed(self) -> tuple[np.ndarray, int]:
         """Exact fixed-point integers ``F - zero_point`` and their LSB exponent."""
