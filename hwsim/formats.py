@@ -354,6 +354,9 @@ class IntFormat(ElementFormat):
         ints = np.asarray(ints, dtype=np.int64)
         if ints.size and (ints.min() < self.lo or ints.max() > self.hi):
             raise ValueError(f"integers for {self.name} must lie in {self.lo}..{self.hi}")
+        width = np.dtype(self.code_dtype).itemsize
+        if self.bits == 8 * width:  # full width: the two's-complement cast is the code
+            return ints.astype(f"i{width}" if self.signed else self.code_dtype).view(self.code_dtype)
         return (ints & (self.num_codes - 1)).astype(self.code_dtype)
 
     def _encode_finite(self, x: np.ndarray, *, saturate: bool) -> np.ndarray:

@@ -38,8 +38,8 @@ from hwsim.formats import get_format
 from hwsim.gemm import gemm_fixed_grouped, operand_bound, value_operand
 from hwsim.qspec import QTensor, QuantSpec
 
-#: Largest block (elements) held at once: group accumulators of the sequential loop, or a float64 slice
-#: of the dense weights (bounds memory for wide layers such as an LLM head).
+#: Largest block (elements) of group accumulators the sequential loop holds at once (bounds memory for
+#: wide layers such as an LLM head).
 GROUP_BLOCK_ELEMENTS = 1 << 22
 #: The exactness margin of the fast evaluation: partial sums below ``2^52`` quanta (float64 holds 2^53).
 _EXACT_QUANTA = 2.0**52
@@ -159,11 +159,6 @@ def _build_dense_weights(w: QuantSpec, lsb_x: int, bx: float):
 def _dense_sum(x: QTensor, dense: np.ndarray) -> np.ndarray:
     """``x_values @ W_dense`` in float64 column blocks (exact: module docstring)."""
     xv = value_operand(x.codes, get_format(x.fmt), _activation_zero_point(x), "activation codes", np.float64)
-    m, (k, n) = xv.shape[0], dense.shape
-    y = np.empty((m, n))
-    width = max(1, min(n, GROUP_BLOCK_ELEMENTS // max(k, 1)))
-    for c0 in range(0, n, width):
-        cols = slice(c0, min(c0 + width, n))
-        np.matmul(xv, dense[:, cols], out=y[:, cols])
+    y = xv @ dense  # one BLAS call: the dense weights are held whole anyway
     y += 0.0  # -0.0 -> +0.0, as the sequential loop (which starts from +0.0) returns
     return y

@@ -383,7 +383,8 @@ class IntegerExecutor:
                                    k=int(self.fixed_point["sigmoid_table_bits"]))
             return self._q(codes, out)
         self._note(op, "float")
-        return self._finish(op, silu(_real(gate)) * _real(up))
+        y, u = silu(_real(gate)), _real(up)  # silu's result is a fresh array: multiply in place
+        return self._finish(op, np.multiply(y, u, out=y) if y.shape == u.shape else y * u)
 
     def rope(self, op, x):
         if self.fixed_point is not None:

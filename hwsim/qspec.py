@@ -137,9 +137,12 @@ def quantize_to_spec(x, fmt: str, scale, zero_point=0) -> np.ndarray:
         if np.any(np.asarray(zero_point) != 0):
             v = v + np.asarray(zero_point, np.int64)
         np.clip(v, spec.lo, spec.hi, out=v)
-        if np.isnan(v.sum()):  # clipped values cannot overflow the sum: NaN iff some element is NaN
-            raise ValueError(f"cannot quantize NaN to {fmt} (scale {np.min(scale):.3g}..{np.max(scale):.3g})")
-        return _int_codes(spec, v)
+        try:
+            with np.errstate(invalid="raise"):  # the cast flags NaN (the only value clip leaves out of range)
+                return _int_codes(spec, v)
+        except FloatingPointError:
+            raise ValueError(f"cannot quantize NaN to {fmt} (scale {np.min(scale):.3g}..{np.max(scale):.3g})") \
+                from None
     if np.any(np.asarray(zero_point) != 0):
         raise ValueError(f"zero_point applies to integer formats only, not {fmt!r}")
     return spec.encode(v, saturate=True)
