@@ -83,7 +83,7 @@ def main() -> None:
     print(f"{'model':<14} {'path':<10} {'median s':>9} {'tokens/s':>10} {'int/float':>9}")
     for r in rows:
         print(f"{r['model']:<14} {r['path']:<10} {r['median_s']:>9.3f} {r['tokens_per_s']:>10.1f} "
-              f"{r['ratio_vs_float']:>9.2f}")
+              f"{r['ratio_vs_float']:>9.3f}")
     rates = blas_rates(args.repeat)
     print(f"BLAS (1 thread) 256x576x1536 GEMM: float32 {rates['float32']:.1f} GFLOP/s, "
           f"float64 {rates['float64']:.1f} GFLOP/s (ratio {rates['float64'] / rates['float32']:.2f})")

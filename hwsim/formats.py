@@ -80,6 +80,11 @@ class ElementFormat:
         return ~np.isfinite(self._value_table)
 
     @cached_property
+    def has_special_codes(self) -> bool:
+        """True when some code of the format is NaN or ±Inf (lets callers skip :meth:`is_special` passes)."""
+        return bool(self._special_mask.any())
+
+    @cached_property
     def _fixed_table(self) -> tuple[np.ndarray, int]:
         """``(F, lsb_exponent)`` with value == F * 2**lsb_exponent for every finite code."""
         finite = self._value_table[~self._special_mask]
@@ -279,6 +284,8 @@ class IntFormat(ElementFormat):
 
     def is_special(self, codes) -> np.ndarray:
         return np.zeros(np.shape(self.check_codes(codes)), dtype=bool)
+
+    has_special_codes = False
 
     def to_fixed(self, codes) -> np.ndarray:
         return self.code_to_int(self.check_codes(codes))

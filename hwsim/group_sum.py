@@ -51,7 +51,9 @@ def group_sum(x: QTensor, w: QuantSpec) -> np.ndarray:
     Takes the exact dense evaluation when its condition holds for ``w`` and ``x``'s format, else the
     sequential loop.
     """
-    dense = None if get_format(x.fmt).is_special(np.asarray(x.codes)).any() else _dense_weights(w, x)
+    fmt = get_format(x.fmt)
+    special = fmt.has_special_codes and fmt.is_special(np.asarray(x.codes)).any()
+    dense = None if special else _dense_weights(w, x)
     if dense is None:
         return sequential_group_sum(x, w)
     return _dense_sum(x, dense)

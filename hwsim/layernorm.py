@@ -53,6 +53,7 @@ per-tensor: a few outlier channels then leave the other channels a handful of le
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -240,8 +241,26 @@ def integer_norm(q: np.ndarray, p: IntNormParams, *, rounding: str = "gemmlowp",
         y = requantize(acc, p.multiplier, p.shift, p.zero_point, out_format=p.out_format, rounding=rounding)
         return (y, y) if return_stage else y
     y16 = requantize(acc, p.multiplier, p.shift, p.zero_point, out_format="int16", rounding=rounding)
-    y = requantize(y16, p.fine[0], p.fine[1], p.out_zero_point, out_format=p.out_format, rounding=rounding)
+    table = _stage8_table(p.fine[0], p.fine[1], p.out_zero_point, p.out_format, rounding)
+    y = table[y16 + 32768] if table is not None else \
+        requantize(y16, p.fine[0], p.fine[1], p.out_zero_point, out_format=p.out_format, rounding=rounding)
     return (y, y16) if return_stage else y
+
+
+@functools.lru_cache(maxsize=256)
+def _stage8_table(multiplier: int, shift: int, zero_point: int, out_format: str, rounding: str) -> np.ndarray | None:
+    """Stage 8 (one per-tensor requant of the int16 stage) evaluated once over all 65,536 int16 inputs, by
+    the same :func:`hwsim.requant.requantize` (an exact table of it, indexed by ``t + 32768``); None for MX
+    outputs, which are not element-wise."""
+    from hwsim.formats import get_format
+    from hwsim.requant import requantize
+
+    if get_format(out_format).kind == "mx":
+        return None
+    table = requantize(np.arange(-32768, 32768, dtype=np.int64), multiplier, shift, zero_point,
+                       out_format=out_format, rounding=rounding)
+    table.flags.writeable = False
+    return table
 
 
 def float_norm(x: np.ndarray, kind: str, gamma, beta=None, eps: float = 1e-12) -> np.ndarray:
