@@ -93,3 +93,16 @@ def test_cost_exports():
     assert spec.latency(384, "rmsnorm") == 2 * 24 + 6 * 10 + 4
     with pytest.raises(ValueError, match="not 'batchnorm'"):
         norm_op_counts(4, "batchnorm")
+
+
+@pytest.mark.parametrize("out_format, zero_point", [("int8", 0), ("uint8", 128), ("int4", 0), ("float8_e4m3fn", 0)])
+def test_stage8_equals_the_requant_unit_on_every_int16_input(out_format, zero_point):
+    """Stage 8 is read from a table: it must be the requant of every int16 value (saturation included)."""
+    from hwsim.layernorm import _stage8_table
+    from hwsim.requant import quantize_multiplier, requantize
+
+    m, sh = quantize_multiplier(0.37 / 127.0)
+    t = np.arange(-32768, 32768, dtype=np.int64)
+    want = requantize(t, m, sh, zero_point, out_format=out_format)
+    got = _stage8_table(int(m), int(sh), zero_point, out_format, "gemmlowp")[t + 32768]
+    assert got.dtype == want.dtype and np.array_equal(got, want)
