@@ -125,10 +125,11 @@ def _dense_weights(w: QuantSpec, x: QTensor):
     per weight, held with the spec for the graph's lifetime — the price of one BLAS GEMM per layer instead
     of a per-group loop.
     """
-    bx = _bound(x.fmt, x.zero_point)
-    key = ("dense_group_weights", x.fmt, bx)
+    zp = x.zero_point
+    # a scalar activation zero point keys the cache directly (no bound computed per call)
+    key = ("dense_group_weights", x.fmt, ("zp", int(zp)) if np.ndim(zp) == 0 else ("bound", _bound(x.fmt, zp)))
     if key not in w.cache:
-        w.cache[key] = _build_dense_weights(w, get_format(x.fmt).lsb_exponent, bx)
+        w.cache[key] = _build_dense_weights(w, get_format(x.fmt).lsb_exponent, _bound(x.fmt, zp))
     return w.cache[key]
 
 

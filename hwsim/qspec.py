@@ -121,12 +121,14 @@ def format_limit(fmt: str) -> float:
     return float(spec.hi) if spec.kind == "int" else float(spec.max)
 
 
-def quantize_to_spec(x, fmt: str, scale, zero_point=0) -> np.ndarray:
+def quantize_to_spec(x, fmt: str, scale, zero_point=0, *, in_range: bool = False) -> np.ndarray:
     """Codes of real ``x`` in ``fmt`` at ``scale`` (and integer ``zero_point``): the one rounding rule.
 
     Integer formats: ``clip(rint(x / scale) + zero_point, lo, hi)`` (round half to even); other formats:
     the format's saturating round-to-nearest-even encoder of ``x / scale``. ``scale``/``zero_point``
-    broadcast against ``x``.
+    broadcast against ``x``. ``in_range=True`` (integer formats): the caller guarantees
+    ``lo <= rint(x / scale) + zero_point <= hi`` (e.g. the dynamic per-token rule), so the clip is skipped;
+    NaN is still refused.
     """
     from hwsim.formats import get_format
 
@@ -136,7 +138,8 @@ def quantize_to_spec(x, fmt: str, scale, zero_point=0) -> np.ndarray:
         np.rint(v, out=v)
         if np.any(np.asarray(zero_point) != 0):
             v = v + np.asarray(zero_point, np.int64)
-        np.clip(v, spec.lo, spec.hi, out=v)
+        if not in_range:
+            np.clip(v, spec.lo, spec.hi, out=v)
         try:
             with np.errstate(invalid="raise"):  # the cast flags NaN (the only value clip leaves out of range)
                 return _int_codes(spec, v)
@@ -296,11 +299,21 @@ class QTensor:
         return QTensor(fn(self.codes), self.fmt, self.scale, self.zero_point)
 
 
+def _symmetric_int(fmt: str) -> bool:
+    """True for signed integer formats, where the dynamic rule ``x / (max|row| / hi)`` rounds into
+    ``-hi..hi`` (``fl(amax / fl(amax / hi)) <= hi (1 + 2^-52)`` rounds to ``hi``; Inf/NaN rows still fail)."""
+    from hwsim.formats import get_format
+
+    spec = get_format(fmt)
+    return spec.kind == "int" and spec.signed
+
+
 def quantize_activation(x, spec: QuantSpec) -> QTensor:
     """Quantize a real activation with its spec (static scale, or the dynamic per-token rule)."""
     if spec.is_dynamic:
         scale = token_scale(x, spec.format)
-        return QTensor(quantize_to_spec(x, spec.format, scale), spec.format, scale, 0)
+        return QTensor(quantize_to_spec(x, spec.format, scale, in_range=_symmetric_int(spec.format)),
+                       spec.format, scale, 0)
     if spec.scale is None:
         raise ValueError(f"activation spec {spec.describe()} has no scale: calibrate the graph first")
     zp = 0 if spec.zero_point is None else spec.zero_point

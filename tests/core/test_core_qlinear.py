@@ -166,3 +166,18 @@ def test_quantized_matmul_accumulators_are_exact_in_every_float_regime(seed, pai
     exact = np.array([[[sum(int(p) * int(q) for p, q in zip(ia[h, i], ib[h, :, j], strict=True))
                         for j in range(5)] for i in range(3)] for h in range(2)], dtype=object)
     assert np.array_equal(y, exact.astype(np.float64) * (np.asarray(0.02) * 0.03 * 1.0 * 0.5))
+
+
+@settings(max_examples=80, deadline=None)
+@given(seed=SEEDS, fmt=st.sampled_from(["int8", "int4", "int16"]), exponent=st.integers(-60, 60))
+def test_dynamic_per_token_rule_needs_no_clip(seed, fmt, exponent):
+    """quantize_activation skips the clip for the dynamic rule: it must equal the clipped literal rule."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(6, 33)) * 2.0**exponent
+    x[1] = x[1, 0]  # a row of one repeated value: every element is its row's amax
+    x[2] = -np.abs(x[2])
+    x[3] = 0.0
+    x[4, :3] = [1e-300, -1e-300, 0.0]
+    spec = QuantSpec(fmt, granularity="token")
+    q = quantize_activation(x, spec)
+    assert np.array_equal(q.codes, _literal_quantize(x, fmt, q.scale))
