@@ -64,14 +64,19 @@ F_Z = 12  # fractional bits of the normalised value z
 C_FRAC = 16  # fractional bits of the sqrt(N) constant
 
 
-def rshift_round(x: np.ndarray, shift: int) -> np.ndarray:
-    """Arithmetic right shift with round-half-away-from-zero; ``shift <= 0`` shifts left."""
+def rshift_round(x: np.ndarray, shift: int, *, in_place: bool = False) -> np.ndarray:
+    """Arithmetic right shift with round-half-away-from-zero; ``shift <= 0`` shifts left.
+
+    ``in_place=True`` overwrites ``x`` (an int64 array the caller owns) instead of allocating.
+    """
     x = np.asarray(x, np.int64)
     if shift <= 0:
         return x << -shift
     # (x + half - [x < 0]) >> shift (floor) equals sign(x) * ((|x| + half) >> shift): ties go away from zero
-    out = x + (np.int64(1) << (shift - 1))
-    out -= x < 0
+    negative = x < 0
+    out = x if in_place else x.copy()
+    out += np.int64(1) << (shift - 1)
+    out -= negative
     out >>= shift
     return out
 
@@ -226,13 +231,13 @@ def integer_norm(q: np.ndarray, p: IntNormParams, *, rounding: str = "gemmlowp",
     if p.lam_codes is not None and p.kind == "rmsnorm":
         s2 = rshift_round((d * d * p.lam_codes).sum(axis=-1, keepdims=True), LAM_FRAC)
     else:
-        s2 = (d * d).sum(axis=-1, keepdims=True)
+        s2 = np.einsum("...i,...i->...", d, d)[..., None]  # Σ d² per row (exact int64), without a d² array
     sigma, iters = isqrt_newton(s2)
     c = round(math.sqrt(n) * 2**C_FRAC)
     num = np.int64(c) << F_R
     safe = np.maximum(sigma, 1)
     r = np.where(sigma > 0, (num + safe // 2) // safe, 0)
-    z = rshift_round(d * r, C_FRAC + F_R - F_Z)
+    z = rshift_round(d * r, C_FRAC + F_R - F_Z, in_place=True)
     acc = z if np.all(p.gamma_sign == 1) else z * p.gamma_sign
     if stats is not None:
         stats["newton_iterations"] = max(stats.get("newton_iterations", 0), iters)
