@@ -110,6 +110,8 @@ def test_run_model_writes_summary(tmp_path):
     assert 0.9 < data["cosine_vs_float"] <= 1.0
     assert data["total_cycles"] > 0 and data["energy_pj"]["mac"] > 0
     assert set(data["performance_by_format"]) == {"w8a8", "fp8"}
+    norms = data["layernorm_errors"]["w8a8"]
+    assert norms and all(0 < row["rel_error"] < 0.05 for row in norms)  # hwsim run turns norm_reference on
     assert (tmp_path / "summary.md").read_text().startswith("# hwsim run")
     rows = (tmp_path / "per_layer.csv").read_text().splitlines()
     assert rows[0].startswith("format,") and "numerics" in rows[0] and len(rows) > 20
