@@ -79,6 +79,11 @@ class ElementFormat:
     def _special_mask(self) -> np.ndarray:
         return ~np.isfinite(self._value_table)
 
+    def cast_values(self, codes: np.ndarray, dtype) -> np.ndarray | None:
+        """Values of raw ``codes`` in ``dtype`` by one cast, or None when that needs a table (here: always;
+        integer formats override it)."""
+        return None
+
     @cached_property
     def has_special_codes(self) -> bool:
         """True when some code of the format is NaN or ±Inf (lets callers skip :meth:`is_special` passes)."""

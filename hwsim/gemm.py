@@ -177,8 +177,7 @@ def value_operand(codes, fmt: ElementFormat, zero_point, argument: str, dtype) -
 def _values(codes: np.ndarray, fmt: ElementFormat, argument: str, dtype) -> np.ndarray:
     """Values of ``codes`` in ``dtype``: one cast for full-width integer codes (every code valid), else one
     bounds-checked table index (far faster than ``np.take`` on small-integer indices), else ``decode``."""
-    cast = getattr(fmt, "cast_values", None)
-    values = None if cast is None else cast(codes, dtype)
+    values = fmt.cast_values(codes, dtype)
     if values is not None:
         return values
     table = fmt.value_lookup(dtype)

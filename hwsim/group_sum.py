@@ -160,7 +160,7 @@ def _build_dense_weights(w: QuantSpec, lsb_x: int, bx: float):
 
 
 def _dense_sum(x: QTensor, dense: np.ndarray) -> np.ndarray:
-    """``x_values @ W_dense`` in float64 column blocks (exact: module docstring)."""
+    """``x_values @ W_dense``: one float64 GEMM (exact: module docstring)."""
     xv = value_operand(x.codes, get_format(x.fmt), _activation_zero_point(x), "activation codes", np.float64)
     y = xv @ dense  # one BLAS call: the dense weights are held whole anyway
     y += 0.0  # -0.0 -> +0.0, as the sequential loop (which starts from +0.0) returns
